@@ -1,0 +1,44 @@
+# mch-platform: one machine, two commands.  `make up` runs the platform, `make test` tests it.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PACKAGES := libs/events libs/servicekit services/records services/immunization services/growth services/reporting libs/platform
+STAMP := $(VENV)/.installed
+
+.PHONY: install up test lint typecheck check bench schemas deploy-check clean
+
+install: $(STAMP)
+
+$(STAMP): requirements/constraints.txt requirements/dev.txt $(foreach p,$(PACKAGES),$(p)/pyproject.toml)
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==0.13.9
+	$(BIN)/uv pip install --quiet --python $(BIN)/python -c requirements/constraints.txt \
+		-r requirements/dev.txt $(foreach p,$(PACKAGES),-e $(p))
+	touch $(STAMP)
+
+up: install
+	$(BIN)/mch up
+
+test: install
+	$(BIN)/pytest
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: install
+	$(BIN)/mypy
+
+check: lint typecheck test
+
+bench: install
+	$(BIN)/python -m mch_platform.bench
+
+schemas: install
+	$(BIN)/mch schemas export
+
+deploy-check: install
+	$(BIN)/pytest tests/deploy
+
+clean:
+	rm -rf $(VENV) data

@@ -1,0 +1,138 @@
+"""The consuming side every service shares: decode a batch of Kafka records, dead-letter what is
+unusable, process the rest in one transaction (idempotent by event id, one span per event in the
+trace the event was produced in), and dead-letter what the service rejects.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from opentelemetry import trace
+from pydantic import BaseModel
+from sqlalchemy import Engine
+from sqlmodel import Session
+
+from . import idempotency
+from .contracts.results import EventResult, Problem, ReasonCode
+from .deadletter import DeadLetters, KafkaRecord
+from .envelope import CloudEvent, EventError, from_kafka, parse_data
+from .telemetry import context_from
+
+log = logging.getLogger(__name__)
+tracer = trace.get_tracer("mch_events.consume")
+
+ApplyFn = Callable[[Session, CloudEvent, BaseModel], EventResult]
+"""Apply one validated event inside the batch transaction. Raise ``EventError`` to reject it;
+anything staged in the session for a rejected event is rolled back."""
+
+
+@dataclass
+class BatchSummary:
+    received: int = 0
+    results: list[EventResult] = field(default_factory=list)
+    rejected: list[tuple[KafkaRecord, list[Problem]]] = field(default_factory=list)
+    """Every record sent to the dead letters, undecodable ones included, with why."""
+
+    @property
+    def dead_lettered(self) -> int:
+        return len(self.rejected)
+
+    def count(self, status: str) -> int:
+        return sum(1 for r in self.results if r.status == status)
+
+
+def apply_events(
+    engine: Engine,
+    consumer: str,
+    events: Sequence[tuple[CloudEvent, dict[str, str]]],
+    apply: ApplyFn,
+) -> list[EventResult]:
+    """Apply events in one transaction; each in a savepoint so one rejection spares the rest.
+
+    Events already processed by ``consumer`` are answered ``duplicate`` and not applied again.
+    """
+    results: list[EventResult] = []
+    with Session(engine) as session:
+        for event, headers in events:
+            with tracer.start_as_current_span(
+                f"{consumer} process {event.type}",
+                context=context_from(headers) if headers else None,
+                kind=trace.SpanKind.CONSUMER,
+                attributes={"messaging.message.id": event.id, "cloudevents.event_type": event.type},
+            ) as span:
+                results.append(_apply_one(session, consumer, event, apply))
+                span.set_attribute("mch.result", results[-1].status)
+        session.commit()
+    return results
+
+
+def _apply_one(session: Session, consumer: str, event: CloudEvent, apply: ApplyFn) -> EventResult:
+    if idempotency.already_processed(session, consumer, event.id):
+        return EventResult(id=event.id, status="duplicate")
+    savepoint = session.begin_nested()
+    try:
+        data = parse_data(event)
+        result = apply(session, event, data)
+        if result.status == "rejected":
+            raise EventError(result.problems)
+        if result.status != "held":  # a held event is claimed when it is finally applied
+            idempotency.claim(session, consumer, event.id)
+        savepoint.commit()
+        return result
+    except EventError as exc:
+        savepoint.rollback()
+        return EventResult(id=event.id, status="rejected", problems=exc.problems)
+    except Exception as exc:
+        # A bug or a bad row must not stop the consumer: the event goes to the dead letters.
+        log.exception("%s failed on event %s", consumer, event.id)
+        savepoint.rollback()
+        return EventResult(
+            id=event.id,
+            status="rejected",
+            problems=[
+                Problem(
+                    code=ReasonCode.PROCESSING_ERROR,
+                    message=f"{type(exc).__name__}: {exc}"[:500],
+                )
+            ],
+        )
+
+
+def decode(record: KafkaRecord) -> tuple[CloudEvent, dict[str, str]]:
+    headers = {k: v.decode("utf-8", "replace") for k, v in record.headers}
+    return from_kafka(record.value or b"", headers), headers
+
+
+async def consume_batch(
+    records: Sequence[KafkaRecord],
+    *,
+    engine: Engine,
+    consumer: str,
+    apply: ApplyFn,
+    dead_letters: DeadLetters,
+) -> BatchSummary:
+    """Process one batch of Kafka records end to end (see module docstring)."""
+    summary = BatchSummary(received=len(records))
+    decoded: list[tuple[KafkaRecord, CloudEvent, dict[str, str]]] = []
+    for record in records:
+        try:
+            event, headers = decode(record)
+        except EventError as exc:
+            await dead_letters.send(record, exc.problems)
+            summary.rejected.append((record, exc.problems))
+            continue
+        decoded.append((record, event, headers))
+    if not decoded:
+        return summary
+    results = await asyncio.to_thread(
+        apply_events, engine, consumer, [(e, h) for _, e, h in decoded], apply
+    )
+    summary.results = results
+    for (record, _, _), result in zip(decoded, results, strict=True):
+        if result.status == "rejected":
+            await dead_letters.send(record, result.problems)
+            summary.rejected.append((record, result.problems))
+    return summary

@@ -1,0 +1,216 @@
+"""Transactional outbox: an accepted change and the event announcing it are committed together;
+the relay publishes committed events in order and deletes them once the broker has acknowledged.
+
+The database is the source of truth until the broker acknowledges, so a broker that is down (or
+restarts empty) loses nothing: the relay retries until it is back. One relay per database publishes
+at a time (a PostgreSQL advisory lock elects it), which keeps events in commit order per key.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import json
+import logging
+import zlib
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from sqlalchemy import Engine, LargeBinary, delete, func, select, text
+from sqlalchemy.engine import Connection
+from sqlmodel import Column, Field, Session, SQLModel
+
+from .envelope import CloudEvent, to_kafka
+from .telemetry import context_from_traceparent, current_traceparent
+
+log = logging.getLogger(__name__)
+tracer = trace.get_tracer("mch_events.outbox")
+
+
+class OutboxMessage(SQLModel, table=True):
+    __tablename__ = "outbox"
+
+    id: int | None = Field(default=None, primary_key=True)
+    topic: str = Field(max_length=128)
+    key: str | None = Field(default=None, max_length=128)
+    event_id: str = Field(max_length=128)
+    event_type: str = Field(max_length=128)
+    headers: str
+    payload: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    traceparent: str | None = Field(default=None, max_length=64)
+    created_at: dt.datetime = Field(default_factory=lambda: dt.datetime.now(dt.UTC))
+
+
+def add(session: Session, event: CloudEvent, *, topic: str, key: str | None) -> None:
+    """Stage ``event`` for publication in the caller's transaction."""
+    traceparent = current_traceparent()
+    if traceparent and not event.traceparent:
+        event = event.model_copy(update={"traceparent": traceparent})
+    body, headers = to_kafka(event)
+    session.add(
+        OutboxMessage(
+            topic=topic,
+            key=key,
+            event_id=event.id,
+            event_type=event.type,
+            headers=json.dumps(headers, ensure_ascii=False),
+            payload=body,
+            traceparent=traceparent,
+        )
+    )
+
+
+def pending(engine: Engine) -> int:
+    with Session(engine) as session:
+        return int(session.exec(select(func.count()).select_from(OutboxMessage)).one()[0])  # type: ignore[call-overload]
+
+
+PublishFn = Callable[..., Awaitable[Any]]
+
+
+class OutboxRelay:
+    """Publishes the outbox in id order. ``publish`` is ``KafkaBroker.publish``."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        publish: PublishFn,
+        *,
+        name: str,
+        batch_size: int = 500,
+        poll_interval: float = 1.0,
+        retry_interval: float = 2.0,
+    ) -> None:
+        self._engine = engine
+        self._publish = publish
+        self._name = name
+        self._batch_size = batch_size
+        self._poll_interval = poll_interval
+        self._retry_interval = retry_interval
+        self._wake = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._lock_conn: Connection | None = None
+        self.published = 0
+        self.last_error: str | None = None
+
+    # -- waking --------------------------------------------------------------------------------
+    def wake(self) -> None:
+        """Tell the relay new rows were committed. Safe from any thread."""
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            self._wake.set()
+        else:
+            loop.call_soon_threadsafe(self._wake.set)
+
+    # -- lifecycle -----------------------------------------------------------------------------
+    def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._task = asyncio.create_task(self._run(), name=f"outbox-relay-{self._name}")
+
+    async def stop(self) -> None:
+        """Publish what is committed (best effort), then stop."""
+        if self._task is None:
+            return
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+        self._task = None
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.drain_once(), timeout=5)
+        self._release_lock()
+
+    async def drain(self, seconds: float = 30.0) -> None:
+        """Publish until the outbox is empty (tests and shutdown)."""
+        async with asyncio.timeout(seconds):
+            while await self.drain_once() > 0:
+                pass
+
+    # -- leader election -----------------------------------------------------------------------
+    def _is_leader(self) -> bool:
+        if self._engine.dialect.name != "postgresql":
+            return True
+        if self._lock_conn is not None:
+            return True
+        conn = self._engine.connect()
+        key = zlib.crc32(f"mch-outbox-{self._name}".encode())
+        got = conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar()
+        conn.commit()
+        if got:
+            self._lock_conn = conn
+            return True
+        conn.close()
+        return False
+
+    def _release_lock(self) -> None:
+        if self._lock_conn is not None:
+            with contextlib.suppress(Exception):
+                self._lock_conn.close()
+            self._lock_conn = None
+
+    # -- work ----------------------------------------------------------------------------------
+    def _fetch(self) -> list[OutboxMessage]:
+        if not self._is_leader():
+            return []
+        with Session(self._engine) as session:
+            rows = session.exec(
+                select(OutboxMessage).order_by(OutboxMessage.id).limit(self._batch_size)  # type: ignore[call-overload, arg-type]
+            ).all()
+            return [r[0] for r in rows]
+
+    def _delete(self, ids: list[int]) -> None:
+        with Session(self._engine) as session:
+            session.execute(delete(OutboxMessage).where(OutboxMessage.id.in_(ids)))  # type: ignore[union-attr]
+            session.commit()
+
+    async def drain_once(self) -> int:
+        """Publish one batch; returns how many were published."""
+        rows = await asyncio.to_thread(self._fetch)
+        if not rows:
+            return 0
+        futures = []
+        for row in rows:
+            token = otel_context.attach(context_from_traceparent(row.traceparent))
+            try:
+                futures.append(
+                    await self._publish(
+                        row.payload,
+                        row.topic,
+                        key=row.key.encode() if row.key else None,
+                        headers=json.loads(row.headers),
+                        no_confirm=True,
+                    )
+                )
+            finally:
+                otel_context.detach(token)
+        await asyncio.gather(*futures)
+        await asyncio.to_thread(self._delete, [r.id for r in rows if r.id is not None])
+        self.published += len(rows)
+        return len(rows)
+
+    async def _run(self) -> None:
+        while True:
+            self._wake.clear()  # before draining, so a wake during the drain is not lost
+            try:
+                count = await self.drain_once()
+                self.last_error = None
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # broker or database down: keep the rows, retry later
+                self.last_error = f"{type(exc).__name__}: {exc}"
+                log.warning("outbox relay %s: %s; retrying", self._name, self.last_error)
+                await asyncio.sleep(self._retry_interval)
+                continue
+            if count == self._batch_size:
+                continue
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=self._poll_interval)

@@ -1,0 +1,130 @@
+"""Pytest plugin shared by every package's tests (loaded with ``-p mch_platform.testing``).
+
+Integration fixtures start the real parts: the embedded Kafka-protocol broker on a free port, and a
+PostgreSQL database of the test's own (created and dropped around it). Under CI a missing
+PostgreSQL fails the run; elsewhere the tests that need it are skipped with the reason.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import os
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from .embedded_broker import EmbeddedBroker
+
+PG_ADMIN_URL = os.environ.get(
+    "MCH_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
+
+
+@pytest.fixture
+def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedBroker]:
+    """A fresh embedded broker for one test, stopped afterwards."""
+    log = tmp_path_factory.mktemp("broker") / "broker.log"
+    with EmbeddedBroker(log_file=log) as broker:
+        yield broker
+
+
+@pytest.fixture(scope="module")
+def module_kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedBroker]:
+    """One embedded broker shared by the tests of a module."""
+    log = tmp_path_factory.mktemp("broker") / "broker.log"
+    with EmbeddedBroker(log_file=log) as broker:
+        yield broker
+
+
+def _create_database() -> tuple[str, str]:
+    name = f"mch_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    except Exception as exc:
+        admin.dispose()
+        if os.environ.get("CI"):
+            raise RuntimeError(f"PostgreSQL is required under CI: {exc}") from exc
+        pytest.skip(f"PostgreSQL not reachable at {PG_ADMIN_URL}: {exc}")
+    admin.dispose()
+    url = make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    return name, url
+
+
+def _drop_database(name: str) -> None:
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture
+def pg_databases() -> Iterator[Callable[[], str]]:
+    """A factory of PostgreSQL databases (one per call), all dropped after the test."""
+    names: list[str] = []
+
+    def make() -> str:
+        name, url = _create_database()
+        names.append(name)
+        return url
+
+    yield make
+    for name in names:
+        _drop_database(name)
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """The URL of a PostgreSQL database created for this test and dropped after it."""
+    name, url = _create_database()
+    try:
+        yield url
+    finally:
+        _drop_database(name)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: object) -> Iterator[str]:
+    """Each test using it runs twice: on SQLite and on a PostgreSQL database of its own."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path}/test.db"
+        return
+    name, url = _create_database()
+    try:
+        yield url
+    finally:
+        _drop_database(name)
+
+
+@contextlib.asynccontextmanager
+async def running(
+    service: str, *, database_url: str, bootstrap_servers: str, **settings: object
+) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
+    """One service, migrated and started in this process (subscribers, relay and all), with an
+    HTTP client bound to it; stopped on exit."""
+    from mch_events.broker import KafkaSettings
+    from mch_servicekit.migrations import upgrade
+
+    from .services import SERVICES
+
+    spec = SERVICES[service]
+    upgrade(spec.package, database_url)
+    module = importlib.import_module(f"{spec.package}.settings")
+    settings_cls = next(
+        v for k, v in vars(module).items() if k.endswith("Settings") and k != "ServiceSettings"
+    )
+    app = spec.app_factory()(  # type: ignore[call-arg]
+        settings=settings_cls(database_url=database_url, **settings),
+        kafka=KafkaSettings(bootstrap_servers=bootstrap_servers),
+    )
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url=f"http://{service}") as client:
+            yield app, client

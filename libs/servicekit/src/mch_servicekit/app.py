@@ -1,0 +1,206 @@
+"""The service factory: one process = a FastAPI app + its FastStream subscribers + its outbox relay.
+
+Every service builds itself with ``create_service`` so health, readiness, tracing, dead letters and
+batch consumption work the same way in all four.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import JSONResponse
+from faststream.kafka import KafkaBroker
+from faststream.kafka.annotations import KafkaMessage
+from faststream.message import StreamMessage
+from faststream.middlewares import AckPolicy
+from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+from opentelemetry.sdk.trace import TracerProvider
+from sqlalchemy import Engine, text
+
+from mch_events import outbox, topics
+from mch_events.broker import KafkaSettings, ensure_topics, make_broker
+from mch_events.consume import ApplyFn, BatchSummary, consume_batch
+from mch_events.deadletter import DeadLetters
+from mch_events.outbox import OutboxRelay
+from mch_events.telemetry import setup_tracing
+
+from .db import make_engine
+from .settings import ServiceSettings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ServiceContext:
+    """What handlers and routes of one service share."""
+
+    name: str
+    settings: ServiceSettings
+    kafka: KafkaSettings
+    engine: Engine
+    broker: KafkaBroker
+    relay: OutboxRelay
+    dead_letters: DeadLetters
+    tracer_provider: TracerProvider
+    consumed: dict[str, int] = field(default_factory=dict)
+    """Events processed per consumer since start (status → count), for /readyz and tests."""
+    on_batch: list[Callable[[BatchSummary], Awaitable[None]]] = field(default_factory=list)
+    """Called after each consumed batch (e.g. to keep rejections for the facility's IT staff)."""
+    periodic: list[tuple[float, Callable[[], Awaitable[None]]]] = field(default_factory=list)
+
+    def every(self, seconds: float, job: Callable[[], Awaitable[None]]) -> None:
+        """Run ``job`` every ``seconds`` while the service runs (errors are logged, not fatal)."""
+        self.periodic.append((seconds, job))
+
+    def subscribe(self, *topic_names: str, apply: ApplyFn) -> None:
+        """Consume the topics in batches with the service's consumer group (``mch-<service>``);
+        ``apply`` is called in a worker thread, in one transaction per batch, for each new event."""
+        group = f"mch-{self.name}"
+
+        @self.broker.subscriber(
+            *topic_names,
+            group_id=group,
+            batch=True,
+            max_records=self.settings.consumer_batch_size,
+            batch_timeout_ms=100,
+            auto_offset_reset="earliest",
+            ack_policy=AckPolicy.NACK_ON_ERROR,
+            decoder=_raw_body,
+        )
+        async def handle(msg: KafkaMessage) -> None:
+            records = msg.raw_message
+            batch = records if isinstance(records, tuple) else (records,)
+            summary = await consume_batch(
+                batch,
+                engine=self.engine,
+                consumer=group,
+                apply=apply,
+                dead_letters=self.dead_letters,
+            )
+            for result in summary.results:
+                self.consumed[result.status] = self.consumed.get(result.status, 0) + 1
+            self.relay.wake()
+            for callback in self.on_batch:
+                await callback(summary)
+
+
+async def _raw_body(msg: StreamMessage[Any]) -> Any:
+    # Decoding (and its failures) belongs to consume_batch, which dead-letters bad records one by
+    # one; FastStream's own JSON decoding would fail the whole batch on one malformed body.
+    return None
+
+
+def context_of(request: Request) -> ServiceContext:
+    """FastAPI dependency: the service context of the app serving the request."""
+    ctx: ServiceContext = request.app.state.ctx
+    return ctx
+
+
+def create_service(
+    name: str,
+    *,
+    settings: ServiceSettings | None = None,
+    kafka: KafkaSettings | None = None,
+    routers: Sequence[APIRouter] = (),
+    title: str | None = None,
+    description: str = "",
+) -> FastAPI:
+    settings = settings or ServiceSettings(service=name)
+    kafka = kafka or KafkaSettings()
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    provider = setup_tracing(f"mch-{name}")
+    engine = make_engine(settings.resolved_database_url())
+    broker = make_broker(kafka, service=name, tracer_provider=provider)
+    ctx = ServiceContext(
+        name=name,
+        settings=settings,
+        kafka=kafka,
+        engine=engine,
+        broker=broker,
+        relay=OutboxRelay(engine, broker.publish, name=name),
+        dead_letters=DeadLetters(broker, service=name),
+        tracer_provider=provider,
+    )
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if settings.kafka_create_topics:
+            await ensure_topics(kafka, list(topics.ALL), settings.kafka_topic_partitions)
+        await broker.start()
+        ctx.relay.start()
+        jobs = [asyncio.create_task(_repeat(s, job)) for s, job in ctx.periodic]
+        log.info("%s ready on %s:%s", name, settings.host, settings.resolved_port())
+        try:
+            yield
+        finally:
+            for job in jobs:
+                job.cancel()
+            await asyncio.gather(*jobs, return_exceptions=True)
+            await ctx.relay.stop()
+            await broker.stop()
+            engine.dispose()
+
+    app = FastAPI(
+        title=title or f"mch-platform {name}",
+        description=description,
+        version="1.0.0",
+        lifespan=lifespan,
+    )
+    app.state.ctx = ctx
+
+    @app.get("/healthz", tags=["operations"])
+    def healthz() -> dict[str, str]:
+        """Liveness: the process serves requests."""
+        return {"status": "ok", "service": name}
+
+    @app.get("/readyz", tags=["operations"])
+    async def readyz() -> JSONResponse:
+        """Readiness: the database answers and the broker is reachable."""
+        checks: dict[str, Any] = {}
+        try:
+            await asyncio.to_thread(_ping_database, engine)
+            checks["database"] = "ok"
+        except Exception as exc:
+            checks["database"] = f"error: {type(exc).__name__}"
+        try:
+            checks["broker"] = "ok" if await broker.ping(timeout=2.0) else "unreachable"
+        except Exception as exc:
+            checks["broker"] = f"error: {type(exc).__name__}"
+        ready = checks["database"] == "ok" and checks["broker"] == "ok"
+        checks["outbox_pending"] = (
+            await asyncio.to_thread(outbox.pending, engine) if checks["database"] == "ok" else None
+        )
+        checks["consumed"] = ctx.consumed
+        return JSONResponse(
+            {"status": "ready" if ready else "not_ready", "service": name, "checks": checks},
+            status_code=200 if ready else 503,
+        )
+
+    for router in routers:
+        app.include_router(router)
+    FastAPIInstrumentor.instrument_app(
+        app, tracer_provider=provider, excluded_urls="healthz,readyz"
+    )
+    return app
+
+
+async def _repeat(seconds: float, job: Callable[[], Awaitable[None]]) -> None:
+    while True:
+        await asyncio.sleep(seconds)
+        try:
+            await job()
+        except Exception:
+            log.exception("periodic job %s failed", getattr(job, "__name__", job))
+
+
+def _ping_database(engine: Engine) -> None:
+    with engine.connect() as conn:
+        conn.execute(text("SELECT 1"))

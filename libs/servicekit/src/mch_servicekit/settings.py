@@ -1,0 +1,34 @@
+"""Settings every service reads from its environment (see docs/architecture.md)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_PORTS = {"records": 8001, "immunization": 8002, "growth": 8003, "reporting": 8004}
+
+
+class ServiceSettings(BaseSettings):
+    model_config = SettingsConfigDict(extra="ignore")
+
+    service: str
+    host: str = "127.0.0.1"
+    port: int = 0
+    """0 means the service's default port."""
+    database_url: str | None = None
+    """Unset: SQLite under ``data_dir``."""
+    data_dir: Path = Path("data")
+    log_level: str = "INFO"
+    kafka_create_topics: bool = True
+    """Create missing topics at start (one-machine mode); deployments create them in a job."""
+    kafka_topic_partitions: int = 3
+    consumer_batch_size: int = 500
+
+    def resolved_port(self) -> int:
+        return self.port or DEFAULT_PORTS.get(self.service, 8000)
+
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / f'{self.service}.db').as_posix()}"

@@ -1,0 +1,45 @@
+"""The growth service's tables: each child's visits with their assessments."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import Index
+from sqlmodel import Field, SQLModel
+
+from mch_events.idempotency import ProcessedEvent
+from mch_events.outbox import OutboxMessage
+
+
+class GrowthChild(SQLModel, table=True):
+    __tablename__ = "growth_child"
+
+    child_id: str = Field(primary_key=True, max_length=36)
+    sex: str = Field(max_length=1)
+    birth_date: dt.date
+    revision: int = 1
+    voided: bool = False
+
+
+class GrowthVisit(SQLModel, table=True):
+    """A child visit as recorded, and its assessment (the JSON of the published ``GrowthAssessed``)."""
+
+    __tablename__ = "growth_visit"
+
+    visit_id: str = Field(primary_key=True, max_length=36)
+    child_id: str = Field(max_length=36)
+    visit_date: dt.date
+    revision: int = 1
+    voided: bool = False
+    weight_kg: float | None = None
+    oedema: bool = False
+    age_days: int
+    record: str
+    """The ``ChildVisitRecorded`` this assessment was made from."""
+    assessment: str
+    """The ``GrowthAssessed`` published for it."""
+
+    __table_args__ = (Index("ix_growth_visit_child", "child_id", "visit_date"),)
+
+
+MODELS: list[type[SQLModel]] = [GrowthChild, GrowthVisit, ProcessedEvent, OutboxMessage]

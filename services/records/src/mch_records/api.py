@@ -1,0 +1,294 @@
+"""HTTP edges of the records service: facility events in (same gate as Kafka), rejections for the
+facility's IT staff, and the org-unit tree."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
+from pydantic import BaseModel
+from sqlalchemy import select, update
+from sqlmodel import Session
+
+from mch_events.consume import apply_events
+from mch_events.contracts.records import OrgUnit
+from mch_events.contracts.results import EventResult, Problem
+from mch_events.envelope import MAX_EVENT_BYTES, CloudEvent, EventError, parse_envelope
+from mch_events.orgtree import OrgTreeError, OrgUnitNotInForce
+from mch_servicekit.app import ServiceContext, context_of
+
+from .domain import orgunits as orgunit_io
+from .orgunits import ImportSummary, import_versions, stored_versions
+from .processing import CONSUMER, SOURCE, Gate, record_rejection
+from .storage import Rejection
+
+MAX_BATCH_EVENTS = 1000
+MAX_BATCH_BYTES = MAX_BATCH_EVENTS * 8 * 1024
+
+router = APIRouter()
+Ctx = Annotated[ServiceContext, Depends(context_of)]
+
+
+def gate_of(request: Request) -> Gate:
+    gate: Gate = request.app.state.gate
+    return gate
+
+
+GateDep = Annotated[Gate, Depends(gate_of)]
+
+
+class IngestResponse(BaseModel):
+    results: list[EventResult]
+    summary: dict[str, int]
+
+
+class EventOutcome(EventResult):
+    http_status_code: int
+
+
+def _ingest(ctx: ServiceContext, gate: Gate, items: list[Any]) -> list[EventResult]:
+    """Validate and apply a batch; the same path as Kafka, plus keeping the rejections."""
+    results: list[EventResult | None] = [None] * len(items)
+    valid: list[tuple[int, CloudEvent]] = []
+    for i, item in enumerate(items):
+        try:
+            if len(json.dumps(item, default=str)) > MAX_EVENT_BYTES:
+                raise EventError(
+                    [
+                        Problem(
+                            code="payload_too_large",
+                            message=f"an event is limited to {MAX_EVENT_BYTES} bytes",
+                        )
+                    ]  # type: ignore[arg-type]
+                )
+            valid.append((i, parse_envelope(item)))
+        except EventError as exc:
+            ident = item.get("id") if isinstance(item, dict) else None
+            results[i] = EventResult(
+                id=str(ident) if ident else None, status="rejected", problems=exc.problems
+            )
+    applied = apply_events(ctx.engine, CONSUMER, [(e, {}) for _, e in valid], gate.apply)
+    for (i, _), result in zip(valid, applied, strict=True):
+        results[i] = result
+    final = [r for r in results if r is not None]
+    with Session(ctx.engine) as session:
+        for item, result in zip(items, final, strict=True):
+            if result.status == "rejected":
+                record_rejection(session, item, result.problems, "http")
+            elif result.status == "accepted" and result.id:
+                session.execute(
+                    update(Rejection)
+                    .where(Rejection.event_id == result.id, Rejection.resolved_by.is_(None))  # type: ignore[union-attr]
+                    .values(resolved_by=result.id)
+                )
+        session.commit()
+    ctx.relay.wake()
+    return final
+
+
+@router.post("/v1/events", response_model=IngestResponse, tags=["events"])
+async def post_events(
+    request: Request, response: Response, ctx: Ctx, gate: GateDep
+) -> IngestResponse:
+    """Submit facility events: a JSON array of CloudEvents (structured mode), at most 1,000.
+
+    Every event gets its own result: ``accepted``, ``duplicate`` (this id was seen before),
+    ``stale`` (an older revision), ``held`` (waiting for the record it refers to) or ``rejected``
+    with machine-readable problems. The response is 200 when every event was accepted or
+    harmless, 207 when some were rejected."""
+    body = await request.body()
+    if len(body) > MAX_BATCH_BYTES:
+        raise HTTPException(413, f"a batch is limited to {MAX_BATCH_BYTES} bytes; split it")
+    try:
+        parsed = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise HTTPException(400, f"malformed_json: {exc}") from exc
+    items = parsed if isinstance(parsed, list) else [parsed]
+    if len(items) > MAX_BATCH_EVENTS:
+        raise HTTPException(413, f"a batch is limited to {MAX_BATCH_EVENTS} events; split it")
+    results = await asyncio.to_thread(_ingest, ctx, gate, items)
+    summary: dict[str, int] = {}
+    for result in results:
+        summary[result.status] = summary.get(result.status, 0) + 1
+    response.status_code = 207 if summary.get("rejected") else 200
+    return IngestResponse(results=results, summary=summary)
+
+
+class RejectionView(BaseModel):
+    id: int
+    event_id: str | None
+    source: str | None
+    event_type: str | None
+    channel: str
+    reason: str
+    problems: list[Problem]
+    payload: Any
+    received_at: dt.datetime
+    resolved_by: str | None
+
+
+@router.get("/v1/rejections", response_model=list[RejectionView], tags=["events"])
+def list_rejections(
+    ctx: Ctx,
+    facility: Annotated[str | None, Query(description="the facility (event source) code")] = None,
+    reason: str | None = None,
+    include_resolved: bool = False,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> list[RejectionView]:
+    """Rejected events, newest first, with their reasons; correct and re-submit them to /v1/events
+    (or to /v1/rejections/{id}/resubmit)."""
+    query = select(Rejection).order_by(Rejection.received_at.desc()).limit(limit)  # type: ignore[attr-defined]
+    if facility:
+        query = query.where(Rejection.source == facility)
+    if reason:
+        query = query.where(Rejection.reason == reason)
+    if not include_resolved:
+        query = query.where(Rejection.resolved_by.is_(None))  # type: ignore[union-attr]
+    with Session(ctx.engine) as session:
+        rows = session.exec(query).all()  # type: ignore[call-overload]
+    return [_view(row) for (row,) in rows]
+
+
+def _view(row: Rejection) -> RejectionView:
+    try:
+        payload = json.loads(row.payload)
+    except json.JSONDecodeError:
+        payload = row.payload
+    return RejectionView(
+        id=row.id or 0,
+        event_id=row.event_id,
+        source=row.source,
+        event_type=row.event_type,
+        channel=row.channel,
+        reason=row.reason,
+        problems=[Problem.model_validate(p) for p in json.loads(row.problems)],
+        payload=payload,
+        received_at=row.received_at,
+        resolved_by=row.resolved_by,
+    )
+
+
+@router.post("/v1/rejections/{rejection_id}/resubmit", response_model=EventResult, tags=["events"])
+async def resubmit(rejection_id: int, request: Request, ctx: Ctx, gate: GateDep) -> EventResult:
+    """Re-submit the corrected version of a rejected event (the body is the corrected CloudEvent)."""
+    item = json.loads(await request.body())
+    result = (await asyncio.to_thread(_ingest, ctx, gate, [item]))[0]
+    if result.status in ("accepted", "duplicate", "held"):
+
+        def mark() -> None:
+            with Session(ctx.engine) as session:
+                row = session.get(Rejection, rejection_id)
+                if row is None:
+                    raise HTTPException(404, f"no rejection {rejection_id}")
+                row.resolved_by = result.id
+                session.add(row)
+                session.commit()
+
+        await asyncio.to_thread(mark)
+    return result
+
+
+# -- org units ------------------------------------------------------------------------------------
+
+
+class OrgUnitRef(BaseModel):
+    code: str
+    name: str
+    level: str
+
+
+class OrgUnitView(OrgUnitRef):
+    parent: str | None
+    children: list[OrgUnitRef]
+    valid_from: dt.date
+    valid_to: dt.date | None
+    kind: str | None = None
+    region: str | None = None
+    illustrative: bool = False
+
+
+def _on(on: dt.date | None) -> dt.date:
+    return on or dt.datetime.now(dt.UTC).date()
+
+
+def _ref(unit: OrgUnit) -> OrgUnitRef:
+    return OrgUnitRef(code=unit.code, name=unit.name, level=unit.level)
+
+
+@router.get("/v1/orgunits/{code}", response_model=OrgUnitView, tags=["org units"])
+def get_orgunit(code: str, gate: GateDep, on: dt.date | None = None) -> OrgUnitView:
+    """An org unit as it is in force on ``on`` (default today), with its children then."""
+    tree = gate.orgunits.tree()
+    day = _on(on)
+    unit = tree.get(code, day)
+    if unit is None:
+        raise HTTPException(404, f"no org unit {code!r} in force on {day}")
+    return OrgUnitView(
+        **unit.model_dump(exclude={"code", "name", "level", "parent"}),
+        code=unit.code,
+        name=unit.name,
+        level=unit.level,
+        parent=unit.parent,
+        children=[_ref(c) for c in tree.children(code, day)],
+    )
+
+
+@router.get("/v1/orgunits/{code}/ancestors", response_model=list[OrgUnitRef], tags=["org units"])
+def get_ancestors(code: str, gate: GateDep, on: dt.date | None = None) -> list[OrgUnitRef]:
+    """The org units ``code`` rolls up into on ``on``, nearest first."""
+    try:
+        return [_ref(u) for u in gate.orgunits.tree().ancestors(code, _on(on))]
+    except OrgUnitNotInForce as exc:
+        raise HTTPException(404, str(exc)) from exc
+
+
+@router.get("/v1/orgunits/{code}/subtree", response_model=list[OrgUnit], tags=["org units"])
+def get_subtree(code: str, gate: GateDep, on: dt.date | None = None) -> list[OrgUnit]:
+    """Every org unit below ``code`` in force on ``on``."""
+    try:
+        return gate.orgunits.tree().subtree(code, _on(on))
+    except OrgUnitNotInForce as exc:
+        raise HTTPException(404, str(exc)) from exc
+
+
+@router.get("/v1/orgunits", tags=["org units"])
+def export_orgunits(ctx: Ctx, format: str = "json") -> Response:
+    """Every org-unit version, as JSON (default) or CSV (``format=csv``)."""
+    with Session(ctx.engine) as session:
+        units = stored_versions(session)
+    if format == "csv":
+        return Response(orgunit_io.to_csv(units), media_type="text/csv; charset=utf-8")
+    return Response(orgunit_io.to_json(units), media_type="application/json")
+
+
+@router.post("/v1/orgunits/import", tags=["org units"])
+async def import_orgunits(request: Request, ctx: Ctx, gate: GateDep) -> ImportSummary:
+    """Import org-unit versions (JSON list, or CSV with ``Content-Type: text/csv``). The whole
+    resulting tree is validated first; changed versions are published on ``mch.records.v1``."""
+    text = (await request.body()).decode("utf-8-sig")
+    try:
+        if "csv" in request.headers.get("content-type", ""):
+            units = orgunit_io.from_csv(text)
+        else:
+            units = orgunit_io.from_json(text)
+    except orgunit_io.OrgUnitFormatError as exc:
+        raise HTTPException(422, str(exc)) from exc
+
+    def run() -> ImportSummary:
+        with Session(ctx.engine) as session:
+            summary = import_versions(session, units, source=SOURCE)
+            session.commit()
+        return summary
+
+    try:
+        summary = await asyncio.to_thread(run)
+    except OrgTreeError as exc:
+        raise HTTPException(
+            422, {"message": "the org-unit tree would not be valid", "problems": list(exc.problems)}
+        ) from exc
+    gate.orgunits.invalidate()
+    ctx.relay.wake()
+    return summary

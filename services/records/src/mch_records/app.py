@@ -1,0 +1,33 @@
+"""The records service: ``create_app()`` is what ``mch serve records`` runs."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from fastapi import FastAPI
+
+from mch_events.broker import KafkaSettings
+from mch_servicekit.app import create_service
+
+from . import api, handlers
+from .processing import Gate, OrgUnits
+from .settings import RecordsSettings
+
+
+def create_app(
+    settings: RecordsSettings | None = None, kafka: KafkaSettings | None = None
+) -> FastAPI:
+    settings = settings or RecordsSettings()
+    app = create_service(
+        "records",
+        settings=settings,
+        kafka=kafka,
+        routers=[api.router],
+        title="mch-platform records",
+        description="People, pregnancies, visits and org units: the gate for facility events.",
+    )
+    ctx = app.state.ctx
+    gate = Gate(OrgUnits(ctx.engine), hold_for=dt.timedelta(days=settings.hold_days))
+    handlers.register(ctx, gate)
+    app.state.gate = gate
+    return app

@@ -1,0 +1,58 @@
+"""Kafka edges of the records service: facility events in, rejections kept, held events expired."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+
+from sqlmodel import Session
+
+from mch_events import topics
+from mch_events.consume import BatchSummary
+from mch_events.contracts.results import Problem
+from mch_events.envelope import CloudEvent, EventError, loads_json
+from mch_servicekit.app import ServiceContext
+
+from .processing import Gate, record_rejection
+
+
+def register(ctx: ServiceContext, gate: Gate) -> None:
+    ctx.subscribe(topics.FACILITY_EVENTS, apply=gate.apply)
+
+    async def keep_rejections(summary: BatchSummary) -> None:
+        if summary.rejected:
+            await asyncio.to_thread(_store_rejections, ctx, summary)
+
+    async def expire_held() -> None:
+        expired = await asyncio.to_thread(_expire, ctx, gate)
+        for event, problem in expired:
+            await ctx.dead_letters.send_event(event, [problem], origin="records/held")
+
+    ctx.on_batch.append(keep_rejections)
+    ctx.every(60.0, expire_held)
+
+
+def _payload(body: bytes | None, headers: dict[str, str]) -> object:
+    try:
+        data = loads_json(body or b"")
+    except EventError:
+        return (body or b"").decode("utf-8", "replace")[:65536]
+    attrs: dict[str, object] = {
+        k.removeprefix("ce_"): v for k, v in headers.items() if k.startswith("ce_")
+    }
+    return data if not attrs else {**attrs, "data": data}
+
+
+def _store_rejections(ctx: ServiceContext, summary: BatchSummary) -> None:
+    with Session(ctx.engine) as session:
+        for record, problems in summary.rejected:
+            headers = {k: v.decode("utf-8", "replace") for k, v in record.headers}
+            record_rejection(session, _payload(record.value, headers), problems, "kafka")
+        session.commit()
+
+
+def _expire(ctx: ServiceContext, gate: Gate) -> list[tuple[CloudEvent, Problem]]:
+    with Session(ctx.engine) as session:
+        expired = gate.expire_held(session, dt.datetime.now(dt.UTC))
+        session.commit()
+    return expired

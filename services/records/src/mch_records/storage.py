@@ -1,0 +1,133 @@
+"""The records service's tables. The database is the system of record: everything published on
+``mch.records.v1`` can be rebuilt from it."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import Index
+from sqlmodel import Field, SQLModel
+
+from mch_events.idempotency import ProcessedEvent
+from mch_events.outbox import OutboxMessage
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class Person(SQLModel, table=True):
+    """A mother or a child. External identifiers are attributes with uniqueness rules, not keys."""
+
+    __tablename__ = "records_person"
+
+    person_id: str = Field(primary_key=True, max_length=36)
+    role: str = Field(max_length=8)
+    sex: str = Field(max_length=1)
+    birth_date: dt.date
+    registered_on: dt.date
+    mother_id: str | None = Field(default=None, index=True, max_length=36)
+    birth_id: str | None = Field(default=None, max_length=36)
+    """The delivery that created this child, when it was created by one."""
+    died_on: dt.date | None = None
+    merged_into: str | None = Field(default=None, max_length=36)
+    revision: int = 1
+    voided: bool = False
+    full_name: str | None = Field(default=None, max_length=200)
+    handbook_no: str | None = Field(default=None, index=True, max_length=64)
+    national_id: str | None = Field(default=None, index=True, max_length=12)
+    niis_id: str | None = Field(default=None, index=True, max_length=64)
+    phone: str | None = Field(default=None, max_length=20)
+    ethnicity: str | None = Field(default=None, max_length=200)
+    source: str = Field(max_length=32)
+    updated_at: dt.datetime = Field(default_factory=_now)
+
+
+class Residence(SQLModel, table=True):
+    """Where a person lives from a date on (``effective_date`` None: since registration)."""
+
+    __tablename__ = "records_residence"
+
+    id: int | None = Field(default=None, primary_key=True)
+    person_id: str = Field(index=True, max_length=36)
+    effective_date: dt.date | None = None
+    residence: str = Field(max_length=32)
+
+
+class Record(SQLModel, table=True):
+    """A pregnancy, visit, delivery or dose: the facility's data as accepted, at its best revision."""
+
+    __tablename__ = "records_record"
+
+    record_id: str = Field(primary_key=True, max_length=36)
+    kind: str = Field(max_length=24)
+    person_id: str = Field(max_length=36)
+    care_date: dt.date
+    facility: str | None = Field(default=None, max_length=32)
+    source: str = Field(max_length=32)
+    revision: int = 1
+    voided: bool = False
+    data: str
+    updated_at: dt.datetime = Field(default_factory=_now)
+
+    __table_args__ = (Index("ix_records_record_person", "person_id", "care_date"),)
+
+
+class HeldEvent(SQLModel, table=True):
+    """A valid event waiting for a record it refers to (a visit that arrived before its pregnancy)."""
+
+    __tablename__ = "records_held_event"
+
+    event_id: str = Field(primary_key=True, max_length=128)
+    waiting_for: str = Field(index=True, max_length=36)
+    waiting_field: str = Field(max_length=64)
+    source: str = Field(max_length=256)
+    event_type: str = Field(max_length=128)
+    envelope: str
+    traceparent: str | None = Field(default=None, max_length=64)
+    received_at: dt.datetime = Field(default_factory=_now)
+    expires_at: dt.datetime = Field(index=True)
+
+
+class Rejection(SQLModel, table=True):
+    """A rejected event, kept for the facility's IT staff until a corrected version is accepted."""
+
+    __tablename__ = "records_rejection"
+
+    id: int | None = Field(default=None, primary_key=True)
+    event_id: str | None = Field(default=None, index=True, max_length=128)
+    source: str | None = Field(default=None, index=True, max_length=256)
+    event_type: str | None = Field(default=None, max_length=128)
+    channel: str = Field(max_length=8)
+    reason: str = Field(max_length=32)
+    problems: str
+    payload: str
+    received_at: dt.datetime = Field(default_factory=_now, index=True)
+    resolved_by: str | None = Field(default=None, max_length=128)
+    """The id of the accepted event that corrected this one."""
+
+
+class OrgUnitVersion(SQLModel, table=True):
+    __tablename__ = "records_orgunit"
+
+    code: str = Field(primary_key=True, max_length=32)
+    valid_from: dt.date = Field(primary_key=True)
+    valid_to: dt.date | None = None
+    name: str = Field(max_length=200)
+    level: str = Field(max_length=16)
+    parent: str | None = Field(default=None, max_length=32)
+    kind: str | None = Field(default=None, max_length=32)
+    region: str | None = Field(default=None, max_length=32)
+    illustrative: bool = False
+
+
+MODELS: list[type[SQLModel]] = [
+    Person,
+    Residence,
+    Record,
+    HeldEvent,
+    Rejection,
+    OrgUnitVersion,
+    ProcessedEvent,
+    OutboxMessage,
+]

@@ -1,0 +1,29 @@
+"""The reporting service: ``create_app()`` is what ``mch serve reporting`` runs."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from mch_events.broker import KafkaSettings
+from mch_servicekit.app import create_service
+
+from . import api, handlers
+from .processing import Facts
+from .settings import ReportingSettings
+
+
+def create_app(
+    settings: ReportingSettings | None = None, kafka: KafkaSettings | None = None
+) -> FastAPI:
+    app = create_service(
+        "reporting",
+        settings=settings or ReportingSettings(),
+        kafka=kafka,
+        routers=[api.router],
+        title="mch-platform reporting",
+        description="Indicators by org unit and period, rolled up the org-unit tree.",
+    )
+    facts = Facts(app.state.ctx.engine)
+    handlers.register(app.state.ctx, facts)
+    app.state.facts = facts
+    return app

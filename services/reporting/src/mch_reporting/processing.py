@@ -1,0 +1,168 @@
+"""What reporting keeps from ``mch.records.v1`` and ``mch.growth.v1`` (highest revision wins, a voided
+record counts nowhere), and the queries indicators are computed from."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import threading
+
+from pydantic import BaseModel
+from sqlalchemy import Engine, select
+from sqlmodel import Session
+
+from mch_events.consume import BatchSummary
+from mch_events.contracts import growth as g
+from mch_events.contracts import records as r
+from mch_events.contracts.results import EventResult
+from mch_events.envelope import CloudEvent
+from mch_events.orgtree import OrgTree
+
+from .domain.growth_indicators import Child, Measured, under_five
+from .domain.periods import Period
+from .storage import ReportingChild, ReportingGrowth, ReportingOrgUnit
+
+
+class Facts:
+    """Applies events to the reporting tables and answers the questions indicators ask."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._tree: OrgTree | None = None
+        self._tree_changed = False
+        self._lock = threading.Lock()
+
+    # -- writing (consume.ApplyFn) ---------------------------------------------------------------
+    def apply(self, session: Session, event: CloudEvent, data: BaseModel) -> EventResult:
+        match data:
+            case r.OrgUnit():
+                self._orgunit(session, data)
+            case r.PersonState() if data.role == "child":
+                self._child(session, data)
+            case g.GrowthAssessed():
+                self._growth(session, data)
+        return EventResult(id=event.id, status="accepted")
+
+    def _orgunit(self, session: Session, data: r.OrgUnit) -> None:
+        row = session.get(ReportingOrgUnit, (data.code, data.valid_from))
+        row = row or ReportingOrgUnit(code=data.code, valid_from=data.valid_from, version="")
+        row.version = data.model_dump_json()
+        session.add(row)
+        self._tree_changed = True
+
+    async def after_batch(self, _summary: BatchSummary) -> None:
+        """Forget the cached tree once a batch that changed it is committed (not before: a reader
+        in between would cache the old tree again)."""
+        if self._tree_changed:
+            self._tree_changed = False
+            with self._lock:
+                self._tree = None
+
+    def _child(self, session: Session, data: r.PersonState) -> None:
+        row = session.get(ReportingChild, str(data.person_id))
+        if row is not None and data.revision < row.revision:
+            return
+        residences = [
+            [p.effective_date.isoformat() if p.effective_date else None, p.residence]
+            for p in data.residences
+        ]
+        values = {
+            "birth_date": data.birth_date,
+            "registered_on": data.registered_on,
+            "residences": json.dumps(residences),
+            "died_on": data.died_on,
+            "revision": data.revision,
+            "voided": data.voided or data.merged_into is not None,
+        }
+        row = row or ReportingChild(child_id=str(data.person_id), **values)
+        for name, value in values.items():
+            setattr(row, name, value)
+        session.add(row)
+
+    def _growth(self, session: Session, data: g.GrowthAssessed) -> None:
+        row = session.get(ReportingGrowth, str(data.visit_id))
+        if row is not None and data.revision < row.revision:
+            return
+
+        def valid(z: g.ZScore | None) -> float | None:
+            return z.value if z is not None and not z.flagged else None
+
+        values = {
+            "child_id": str(data.child_id),
+            "visit_date": data.visit_date,
+            "birth_date": data.birth_date,
+            "residence": data.residence,
+            "facility": data.facility,
+            "waz": valid(data.waz),
+            "lhaz": valid(data.lhaz),
+            "whz": valid(data.whz),
+            "oedema": data.oedema,
+            "revision": data.revision,
+            "voided": data.voided,
+        }
+        row = row or ReportingGrowth(visit_id=str(data.visit_id), **values)
+        for name, value in values.items():
+            setattr(row, name, value)
+        session.add(row)
+
+    # -- reading ---------------------------------------------------------------------------------
+    def tree(self) -> OrgTree:
+        with self._lock:
+            if self._tree is None:
+                with Session(self._engine) as session:
+                    rows = session.exec(select(ReportingOrgUnit.version)).all()  # type: ignore[call-overload]
+                self._tree = OrgTree(r.OrgUnit.model_validate_json(v) for (v,) in rows)
+            return self._tree
+
+    def measurements(self, period: Period) -> list[Measured]:
+        with Session(self._engine) as session:
+            rows = session.exec(  # type: ignore[call-overload]
+                select(ReportingGrowth).where(
+                    ReportingGrowth.visit_date >= period.start,
+                    ReportingGrowth.visit_date <= period.end,
+                    ReportingGrowth.voided == False,  # noqa: E712 - SQL expression
+                )
+            ).all()
+        return [
+            Measured(
+                child_id=m.child_id,
+                visit_id=m.visit_id,
+                visit_date=m.visit_date,
+                birth_date=m.birth_date,
+                residence=m.residence,
+                facility=m.facility,
+                waz=m.waz,
+                lhaz=m.lhaz,
+                whz=m.whz,
+                oedema=m.oedema,
+            )
+            for (m,) in rows
+        ]
+
+    def children(self, on: dt.date) -> list[Child]:
+        """Registered children who could be under 5 on ``on``."""
+        with Session(self._engine) as session:
+            rows = session.exec(  # type: ignore[call-overload]
+                select(ReportingChild).where(
+                    ReportingChild.birth_date > on - dt.timedelta(days=5 * 366),
+                    ReportingChild.voided == False,  # noqa: E712 - SQL expression
+                )
+            ).all()
+        children = []
+        for (c,) in rows:
+            if not under_five(c.birth_date, on):
+                continue
+            residences = tuple(
+                (dt.date.fromisoformat(since) if since else None, code)
+                for since, code in json.loads(c.residences)
+            )
+            children.append(
+                Child(
+                    child_id=c.child_id,
+                    birth_date=c.birth_date,
+                    registered_on=c.registered_on,
+                    residences=residences,
+                    died_on=c.died_on,
+                )
+            )
+        return children

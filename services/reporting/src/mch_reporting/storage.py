@@ -1,0 +1,63 @@
+"""The reporting service's copy of the facts it counts (rebuilt by replaying the topics)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import Index
+from sqlmodel import Field, SQLModel
+
+from mch_events.idempotency import ProcessedEvent
+from mch_events.outbox import OutboxMessage
+
+
+class ReportingOrgUnit(SQLModel, table=True):
+    __tablename__ = "reporting_orgunit"
+
+    code: str = Field(primary_key=True, max_length=32)
+    valid_from: dt.date = Field(primary_key=True)
+    version: str
+    """The ``OrgUnit`` contract as JSON."""
+
+
+class ReportingChild(SQLModel, table=True):
+    __tablename__ = "reporting_child"
+
+    child_id: str = Field(primary_key=True, max_length=36)
+    birth_date: dt.date = Field(index=True)
+    registered_on: dt.date
+    residences: str
+    """JSON list of [effective_date or null, commune code]."""
+    died_on: dt.date | None = None
+    revision: int = 1
+    voided: bool = False
+
+
+class ReportingGrowth(SQLModel, table=True):
+    """A child visit's assessment; z-scores are left out (None) where undefined or flagged."""
+
+    __tablename__ = "reporting_growth"
+
+    visit_id: str = Field(primary_key=True, max_length=36)
+    child_id: str = Field(max_length=36)
+    visit_date: dt.date
+    birth_date: dt.date
+    residence: str = Field(max_length=32)
+    facility: str = Field(max_length=32)
+    waz: float | None = None
+    lhaz: float | None = None
+    whz: float | None = None
+    oedema: bool = False
+    revision: int = 1
+    voided: bool = False
+
+    __table_args__ = (Index("ix_reporting_growth_date", "visit_date"),)
+
+
+MODELS: list[type[SQLModel]] = [
+    ReportingOrgUnit,
+    ReportingChild,
+    ReportingGrowth,
+    ProcessedEvent,
+    OutboxMessage,
+]
