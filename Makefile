@@ -32,7 +32,7 @@ typecheck: install
 check: lint typecheck test
 
 bench: install
-	$(BIN)/python -m mch_platform.bench
+	for script in services/*/bench/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
 
 schemas: install
 	$(BIN)/mch schemas export

@@ -28,7 +28,7 @@ NORMAL, MODERATE, SEVERE = Severity.NORMAL, Severity.MODERATE, Severity.SEVERE
 
 def scores(flagged: frozenset[Indicator] = frozenset(), **z: float) -> ZScores:
     values: dict[Indicator, float | None] = dict.fromkeys(INDICATORS)
-    values.update(z)  # type: ignore[typeddict-item,arg-type]
+    values.update(z)  # type: ignore[arg-type]  # the keyword names are indicators
     return ZScores(
         z=values,
         flagged=flagged,

@@ -35,7 +35,7 @@ def test_a_table_that_differs_from_the_published_one_is_refused() -> None:
     ],
 )
 def test_tables_are_indexed_by_whole_steps(name: str, first: int, last: int) -> None:
-    table = load_table(name)  # type: ignore[arg-type]
+    table = load_table(name)
     assert (table.first, table.last) == (first, last)
     assert table.L.shape == table.M.shape == table.S.shape == (2, last - first + 1)
 

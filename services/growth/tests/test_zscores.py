@@ -16,6 +16,7 @@ import pytest
 from mch_growth.domain.zscores import (
     ENGINE_VERSION,
     REFERENCE,
+    Indicator,
     Measurement,
     Position,
     Sex,
@@ -33,11 +34,11 @@ BOY, GIRL = Sex.MALE, Sex.FEMALE
 
 
 def lms_z(x: float, lam: float, mu: float, sigma: float) -> float:
-    return ((x / mu) ** lam - 1) / (lam * sigma)
+    return float(((x / mu) ** lam - 1) / (lam * sigma))
 
 
 def at_sd(k: float, lam: float, mu: float, sigma: float) -> float:
-    return mu * (1 + lam * sigma * k) ** (1 / lam)
+    return float(mu * (1 + lam * sigma * k) ** (1 / lam))
 
 
 def visit(sex: Sex = BOY, age: int | None = None, **fields: object) -> ZScores:
@@ -305,7 +306,7 @@ def test_a_measurement_of_zero_or_less_gives_no_z_score(bad: float) -> None:
 
 def test_invalid_sex_or_negative_age_gives_nothing() -> None:
     fields = {"weight_kg": 9.0, "length_height_cm": 79.0, "position": LYING}
-    result = compute_zscores([0, 3, 2], [500.0, 500.0, -1.0], **fields)  # type: ignore[arg-type]
+    result = compute_zscores([0, 3, 2], [500.0, 500.0, -1.0], **fields)
     for values in result.z.values():
         assert np.isnan(values).all()
 
@@ -313,7 +314,7 @@ def test_invalid_sex_or_negative_age_gives_nothing() -> None:
 # --- flags -------------------------------------------------------------------------------------
 
 # Girls at day 500 (wfh: standing at day 800, 85.0 cm): the row of each indicator.
-ROWS = {
+ROWS: dict[Indicator, tuple[float, float, float]] = {
     "waz": (-0.2515, 9.9023, 0.12304),  # wfa girls 500
     "lhaz": (1.0, 79.0642, 0.03564),  # lhfa girls 500
     "whz": (-0.3833, 11.3934, 0.08896),  # wfh girls 85.0
@@ -324,7 +325,7 @@ ROWS = {
     "ssaz": (-0.5653, 6.2892, 0.18508),  # ssfa girls 500
 }
 RESTRICTED = {"waz", "whz", "baz", "acaz", "tsaz", "ssaz"}
-LIMITS = {
+LIMITS: dict[Indicator, tuple[float, float]] = {
     "waz": (-6, 5),
     "lhaz": (-6, 6),
     "whz": (-5, 5),
@@ -336,17 +337,17 @@ LIMITS = {
 }
 
 
-def measurement_at(indicator: str, z: float) -> float:
+def measurement_at(indicator: Indicator, z: float) -> float:
     """The measurement that the row of ``indicator`` puts at ``z`` (the formulas inverted)."""
     lam, mu, sigma = ROWS[indicator]
     if indicator not in RESTRICTED or abs(z) <= 3:
-        return mu * (1 + lam * sigma * z) ** (1 / lam)
+        return at_sd(z, lam, mu, sigma)
     side = 1 if z > 0 else -1
     sd3, sd2 = at_sd(3 * side, lam, mu, sigma), at_sd(2 * side, lam, mu, sigma)
     return sd3 + (z - 3 * side) * (sd3 - sd2) * side
 
 
-def visit_at(indicator: str, z: float) -> ZScores:
+def visit_at(indicator: Indicator, z: float) -> ZScores:
     x = measurement_at(indicator, z)
     if indicator == "whz":
         return visit(GIRL, 800, weight_kg=x, length_height_cm=85.0, position=STANDING)
@@ -366,7 +367,9 @@ def visit_at(indicator: str, z: float) -> ZScores:
 
 @pytest.mark.parametrize("indicator", sorted(LIMITS))
 @pytest.mark.parametrize("side", [0, 1])
-def test_flag_limits_apply_to_the_z_score_rounded_to_2_decimals(indicator: str, side: int) -> None:
+def test_flag_limits_apply_to_the_z_score_rounded_to_2_decimals(
+    indicator: Indicator, side: int
+) -> None:
     limit = LIMITS[indicator][side]
     outward = 1 if side else -1
     # limit +/- 0.004 rounds onto the limit (not flagged); +/- 0.006 rounds past it (flagged).
@@ -376,7 +379,7 @@ def test_flag_limits_apply_to_the_z_score_rounded_to_2_decimals(indicator: str, 
     assert indicator not in inside.flagged
     assert outside.z[indicator] == pytest.approx(limit + outward * 0.006, abs=1e-9)
     assert indicator in outside.flagged
-    assert outside.valid(indicator) is None  # type: ignore[arg-type]
+    assert outside.valid(indicator) is None
     assert outside.z[indicator] is not None  # a flagged z-score is still reported
 
 

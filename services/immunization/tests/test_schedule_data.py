@@ -159,7 +159,7 @@ def test_operator_directory_with_two_files_for_one_id_is_refused(
 ) -> None:
     _write(tmp_path, "a.json", child_document)
     _write(tmp_path, "b.json", {**child_document, "version": "9"})
-    with pytest.raises(ScheduleError, match="a.json and b.json both define vn-epi-child-2024"):
+    with pytest.raises(ScheduleError, match=r"a\.json and b\.json both define vn-epi-child-2024"):
         load_catalog(tmp_path)
 
 
@@ -173,5 +173,5 @@ def test_two_schedules_in_force_from_the_same_day_are_ambiguous(
 
 def test_unreadable_operator_file_is_named(tmp_path: Path) -> None:
     tmp_path.joinpath("broken.json").write_text("{not json", encoding="utf-8")
-    with pytest.raises(ScheduleError, match="broken.json"):
+    with pytest.raises(ScheduleError, match=r"broken\.json"):
         load_catalog(tmp_path)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, make_url
+from sqlalchemy import Connection, Engine, create_engine, event, make_url
 from sqlalchemy.pool import ConnectionPoolEntry
 
 
@@ -18,6 +18,7 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             url, connect_args={"check_same_thread": False, "timeout": 30}, **kwargs
         )
         event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "begin", _sqlite_begin)
         return engine
     if parsed.drivername == "postgresql":
         # psycopg 3 is the driver this project installs; plain "postgresql://" would mean psycopg2.
@@ -27,9 +28,18 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
     # WAL lets the HTTP threads read while a consumer batch writes; NORMAL sync is durable in WAL.
+    # The driver's own BEGIN is turned off so that _sqlite_begin decides how a transaction starts.
+    dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()
+
+
+def _sqlite_begin(connection: Connection) -> None:
+    # A deferred transaction that reads, then writes after another writer committed, fails at once
+    # with "database is locked" (SQLite cannot wait for that). Taking the write lock up front makes
+    # concurrent transactions (consumer batches, the outbox relay, HTTP requests) queue instead.
+    connection.exec_driver_sql("BEGIN IMMEDIATE")

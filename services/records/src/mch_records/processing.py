@@ -59,17 +59,26 @@ class OrgUnits:
         self._tree: OrgTree | None = None
         self._lock = threading.Lock()
 
-    def tree(self) -> OrgTree:
+    def tree(self, session: Session | None = None) -> OrgTree:
+        """Inside a transaction, pass its session: a second connection would wait for the first
+        (SQLite takes the write lock when a transaction begins)."""
         with self._lock:
             if self._tree is None:
-                with Session(self._engine) as session:
-                    rows = session.exec(select(OrgUnitVersion)).all()  # type: ignore[call-overload]
-                    self._tree = OrgTree([to_contract(row[0]) for row in rows])
+                if session is None:
+                    with Session(self._engine) as own:
+                        self._tree = _load_tree(own)
+                else:
+                    self._tree = _load_tree(session)
             return self._tree
 
     def invalidate(self) -> None:
         with self._lock:
             self._tree = None
+
+
+def _load_tree(session: Session) -> OrgTree:
+    rows = session.exec(select(OrgUnitVersion)).all()  # type: ignore[call-overload]
+    return OrgTree([to_contract(row[0]) for row in rows])
 
 
 def to_contract(row: OrgUnitVersion) -> r.OrgUnit:
@@ -84,7 +93,7 @@ class Gate:
 
     # -- entry point (consume.ApplyFn) ---------------------------------------------------------
     def apply(self, session: Session, event: CloudEvent, data: BaseModel) -> EventResult:
-        tree = self.orgunits.tree()
+        tree = self.orgunits.tree(session)
         when = checks.care_date(data, event.time)
         problems = self._org_problems(tree, event, data, when)
         if problems:

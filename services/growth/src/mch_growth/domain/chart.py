@@ -167,17 +167,18 @@ def render_chart(
     text = _TEXT[lang]
     palette = PALETTES[sex]
     xs, curves = _curves(kind, sex)
+    x_min, x_max = (0.0, float(AGE_CHART_MONTHS)) if kind.by_age else (float(xs[0]), float(xs[-1]))
     child = sorted(
         (_chart_x(kind, x), y)
         for x, y in points
-        if math.isfinite(x) and math.isfinite(y) and y > 0 and xs[0] <= _chart_x(kind, x) <= xs[-1]
+        if math.isfinite(x) and math.isfinite(y) and y > 0 and x_min <= _chart_x(kind, x) <= x_max
     )
     y_low = min([float(curves[-3].min())] + [y for _, y in child])
     y_high = max([float(curves[3].max())] + [y for _, y in child])
     y_step = _nice_step(y_high - y_low)
     y_min = math.floor(y_low / y_step) * y_step
     y_max = math.ceil(y_high / y_step) * y_step
-    plot = _Plot(float(xs[0]), float(xs[-1]), y_min, y_max)
+    plot = _Plot(x_min, x_max, y_min, y_max)
 
     sex_name = text["boys"] if sex is Sex.MALE else text["girls"]
     title = f"{kind.title[lang]} — {sex_name}"
@@ -198,15 +199,8 @@ def render_chart(
         f'<path class="band" d="{_path(plot, band_x, band)} Z" fill="{palette.band}" stroke="none"/>'
     )
     parts += _grid(plot, kind, y_step, text)
-    styles = {
-        -3: (SD3_COLOUR, 2.0),
-        -2: (palette.sd2, 1.6),
-        0: (palette.median, 2.8),
-        2: (palette.sd2, 1.6),
-        3: (SD3_COLOUR, 2.0),
-    }
     for z in CURVE_Z:
-        colour, width = styles[z]
+        colour, width = _curve_style(palette, z)
         parts.append(
             f'<path class="curve" data-z="{z}" d="{_path(plot, xs, curves[z])}" fill="none" '
             f'stroke="{colour}" stroke-width="{width}" stroke-linejoin="round"/>'
@@ -240,6 +234,15 @@ def render_chart(
     )
     parts.append("</svg>")
     return "\n".join(parts)
+
+
+def _curve_style(palette: _Palette, z: int) -> tuple[str, float]:
+    """Colour and width of the curve at ``z`` SD: the median strongest, +/-3 SD in red."""
+    if z == 0:
+        return palette.median, 2.8
+    if abs(z) == 3:
+        return SD3_COLOUR, 2.0
+    return palette.sd2, 1.6
 
 
 @dataclass(frozen=True, slots=True)
@@ -379,12 +382,8 @@ def _legend(palette: _Palette, text: dict[str, str]) -> list[str]:
             parts.append(_line(sx, cy, sx + 24, cy, CHILD_COLOUR, 2.0))
             parts.append(f'<circle cx="{sx + 12}" cy="{cy}" r="4.5" fill="{CHILD_COLOUR}"/>')
         else:
-            colour, width_ = {
-                "median": (palette.median, 2.8),
-                "sd2": (palette.sd2, 1.6),
-                "sd3": (SD3_COLOUR, 2.0),
-            }[key]
-            parts.append(_line(sx, cy, sx + 24, cy, colour, width_))
+            colour, line_width = _curve_style(palette, {"median": 0, "sd2": 2, "sd3": 3}[key])
+            parts.append(_line(sx, cy, sx + 24, cy, colour, line_width))
         parts.append(_text(sx + 34, cy + 4.5, label, size=13, anchor="start"))
     parts.append("</g>")
     return parts

@@ -34,6 +34,8 @@ from mch_growth.domain.zscores import (
 
 MONTHLY_INTERVAL_DAYS: Final = range(21, 46)
 """Two visits count as a month apart when 21 to 45 days separate them."""
+TWO_YEARS_DAYS: Final = HEIGHT_FROM_DAY
+"""Under 2 years is younger than 731 days, the same line the standards draw for length."""
 
 
 class Severity(StrEnum):
@@ -141,7 +143,7 @@ def detect_faltering(previous: Weighing, current: Weighing) -> Faltering | None:
     change_g = round(current.weight_kg * 1000) - round(previous.weight_kg * 1000)
     if change_g < 0:
         kind = FalteringKind.WEIGHT_LOSS
-    elif change_g == 0 and days in MONTHLY_INTERVAL_DAYS and current.age_days < HEIGHT_FROM_DAY:
+    elif change_g == 0 and days in MONTHLY_INTERVAL_DAYS and current.age_days < TWO_YEARS_DAYS:
         kind = FalteringKind.NO_WEIGHT_GAIN
     else:
         return None

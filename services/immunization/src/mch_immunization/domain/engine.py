@@ -1,7 +1,7 @@
 """Dose evaluation and forecasting against a compiled schedule.
 
-Pure and deterministic: the result depends only on the arguments (the order in which doses are
-listed included: it does not matter).
+Pure and deterministic: the result depends only on the arguments, and not on the order in which
+the doses are listed.
 
 Evaluation walks each series' recorded doses by date and fills the schedule's doses in order; a
 recorded dose fills the next open dose only if it is valid, so an invalid dose never restarts the clock
@@ -67,25 +67,14 @@ class Forecast:
 
     def to_dict(self) -> dict[str, object]:
         """The output document: ``{schedule_version, doses: [...]}`` with ISO dates."""
-
-        def iso(day: dt.date | None) -> str | None:
-            return None if day is None else day.isoformat()
-
         return {
             "schedule_version": self.schedule_version,
             "doses": [
                 {
-                    "vaccine": e.vaccine,
-                    "dose": e.dose,
-                    "status": e.status,
-                    "date_given": iso(e.date_given),
-                    "valid": e.valid,
-                    "reason": e.reason,
-                    "earliest": iso(e.earliest),
-                    "due": iso(e.due),
-                    "overdue": iso(e.overdue),
+                    key: value.isoformat() if isinstance(value, dt.date) else value
+                    for key, value in entry._asdict().items()
                 }
-                for e in self.doses
+                for entry in self.doses
             ],
         }
 
@@ -322,7 +311,7 @@ def forecast(
                 if (when := valid[j]) is not None
             )
         projected = valid[indexes[filled - 1]] if filled else None
-        expired_before = False
+        previous_expired = False
         for i in indexes[filled:]:
             rule = rules[i]
             ages = age_dates[i]
@@ -344,7 +333,7 @@ def forecast(
                 due = max(earliest, pregnancy_start)
                 overdue = shift(due, rule.overdue_after.months, rule.overdue_after.days)
             status: Status
-            if expired_before or (max_date is not None and max(earliest, as_of) >= max_date):
+            if previous_expired or (max_date is not None and max(earliest, as_of) >= max_date):
                 status = "expired"
             elif overdue is not None and as_of >= overdue:
                 status = "overdue"
@@ -356,7 +345,7 @@ def forecast(
                 series, rule.dose, status, None, None, None, earliest, due, overdue
             )
             projected = max(due if due is not None else earliest, as_of)
-            expired_before = status == "expired"
+            previous_expired = status == "expired"
             if protecting and edd is not None:
                 covered = covered or _covers(rule, projected, edd, onset)
 
