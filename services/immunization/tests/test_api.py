@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-import warnings
 from typing import Any
 
 import pytest
 from fastapi import FastAPI
+from fastapi.testclient import TestClient
 
 from mch_immunization.api import create_router
 from mch_immunization.domain.schedule import ScheduleCatalog, load_schedule
-
-with warnings.catch_warnings():
-    # starlette's test client announces a future switch of HTTP library on import.
-    warnings.simplefilter("ignore")
-    from fastapi.testclient import TestClient
 
 
 @pytest.fixture

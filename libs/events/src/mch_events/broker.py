@@ -5,7 +5,8 @@ from __future__ import annotations
 import contextlib
 import logging
 import ssl
-from typing import Literal
+from collections.abc import Iterable
+from typing import Any, Literal
 
 from faststream.kafka import KafkaBroker
 from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
@@ -13,6 +14,8 @@ from faststream.security import BaseSecurity, SASLPlaintext, SASLScram256, SASLS
 from opentelemetry.trace import TracerProvider
 from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+log = logging.getLogger(__name__)
 
 
 class KafkaSettings(BaseSettings):
@@ -71,6 +74,7 @@ def make_broker(
         enable_idempotence=False,
         acks="all",
         linger_ms=5,
+        request_timeout_ms=15_000,  # a send to a broker that is down fails (and is retried) sooner
         middlewares=(KafkaTelemetryMiddleware(tracer_provider=tracer_provider),),
         graceful_timeout=15.0,
         log_level=logging.DEBUG,  # one line per message is too much at INFO under load
@@ -95,20 +99,48 @@ def client_options(settings: KafkaSettings) -> dict[str, object]:
     return options
 
 
-async def ensure_topics(settings: KafkaSettings, names: list[str], partitions: int = 3) -> None:
-    """Create the topics that do not exist yet (one-machine mode and tests)."""
-    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-    from aiokafka.errors import TopicAlreadyExistsError
+class TopicGuard:
+    """Makes sure topics exist before anything is published to them.
 
-    admin = AIOKafkaAdminClient(**client_options(settings))
-    await admin.start()
-    try:
-        existing = set(await admin.list_topics())
-        missing = [n for n in names if n not in existing]
-        if missing:
-            with contextlib.suppress(TopicAlreadyExistsError):  # another service was first
-                await admin.create_topics(
-                    [NewTopic(n, num_partitions=partitions, replication_factor=1) for n in missing]
-                )
-    finally:
-        await admin.close()
+    A broker that restarted empty (the embedded one keeps nothing) may accept writes to a topic it
+    no longer has and drop them; asking first turns that into a retry instead of a loss. With
+    ``create`` off (deployments, where a job owns the topics) a missing topic is an error."""
+
+    def __init__(self, settings: KafkaSettings, *, create: bool, partitions: int = 3) -> None:
+        self._settings = settings
+        self._create = create
+        self._partitions = partitions
+        self._admin: Any = None
+
+    async def ensure(self, names: Iterable[str]) -> None:
+        from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+        from aiokafka.errors import TopicAlreadyExistsError
+
+        if self._admin is None:
+            admin = AIOKafkaAdminClient(**client_options(self._settings))
+            await admin.start()
+            self._admin = admin
+        try:
+            existing = set(await self._admin.list_topics())
+        except Exception:
+            await self.close()  # reconnect from scratch next time
+            raise
+        missing = sorted(set(names) - existing)
+        if not missing:
+            return
+        if not self._create:
+            raise RuntimeError(f"topics missing on the broker: {', '.join(missing)}")
+        with contextlib.suppress(TopicAlreadyExistsError):  # another service was first
+            await self._admin.create_topics(
+                [
+                    NewTopic(n, num_partitions=self._partitions, replication_factor=1)
+                    for n in missing
+                ]
+            )
+        log.info("created topics %s", ", ".join(missing))
+
+    async def close(self) -> None:
+        admin, self._admin = self._admin, None
+        if admin is not None:
+            with contextlib.suppress(Exception):
+                await admin.close()

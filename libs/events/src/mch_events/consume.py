@@ -9,6 +9,7 @@ import asyncio
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
 
 from opentelemetry import trace
 from pydantic import BaseModel
@@ -27,6 +28,16 @@ tracer = trace.get_tracer("mch_events.consume")
 ApplyFn = Callable[[Session, CloudEvent, BaseModel], EventResult]
 """Apply one validated event inside the batch transaction. Raise ``EventError`` to reject it;
 anything staged in the session for a rejected event is rolled back."""
+
+
+@runtime_checkable
+class BatchApply(Protocol):
+    """An ``ApplyFn`` that sees the batch's new events before applying them one by one, so it can
+    load what they refer to in a few queries instead of a few per event."""
+
+    def __call__(self, session: Session, event: CloudEvent, data: BaseModel) -> EventResult: ...
+
+    def prepare(self, session: Session, events: Sequence[CloudEvent]) -> None: ...
 
 
 @dataclass
@@ -56,6 +67,9 @@ def apply_events(
     """
     results: list[EventResult] = []
     with Session(engine) as session:
+        seen = idempotency.processed_among(session, consumer, [e.id for e, _ in events])
+        if isinstance(apply, BatchApply):
+            apply.prepare(session, [e for e, _ in events if e.id not in seen])
         for event, headers in events:
             with tracer.start_as_current_span(
                 f"{consumer} process {event.type}",
@@ -63,14 +77,17 @@ def apply_events(
                 kind=trace.SpanKind.CONSUMER,
                 attributes={"messaging.message.id": event.id, "cloudevents.event_type": event.type},
             ) as span:
-                results.append(_apply_one(session, consumer, event, apply))
+                results.append(_apply_one(session, consumer, event, apply, seen))
                 span.set_attribute("mch.result", results[-1].status)
         session.commit()
     return results
 
 
-def _apply_one(session: Session, consumer: str, event: CloudEvent, apply: ApplyFn) -> EventResult:
-    if idempotency.already_processed(session, consumer, event.id):
+def _apply_one(
+    session: Session, consumer: str, event: CloudEvent, apply: ApplyFn, seen: set[str]
+) -> EventResult:
+    """``seen``: the ids processed before or earlier in the batch (updated here)."""
+    if event.id in seen:
         return EventResult(id=event.id, status="duplicate")
     savepoint = session.begin_nested()
     try:
@@ -81,6 +98,8 @@ def _apply_one(session: Session, consumer: str, event: CloudEvent, apply: ApplyF
         if result.status != "held":  # a held event is claimed when it is finally applied
             idempotency.claim(session, consumer, event.id)
         savepoint.commit()
+        if result.status != "held":
+            seen.add(event.id)
         return result
     except EventError as exc:
         savepoint.rollback()

@@ -7,6 +7,7 @@ two cannot happen: either both are committed or the redelivered event is process
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 
 from sqlalchemy import insert, select
 from sqlmodel import Field, Session, SQLModel
@@ -27,6 +28,25 @@ def already_processed(session: Session, consumer: str, event_id: str) -> bool:
         )
     ).first()
     return row is not None
+
+
+def processed_among(session: Session, consumer: str, event_ids: Sequence[str]) -> set[str]:
+    """Which of ``event_ids`` ``consumer`` processed before: one query for a whole batch."""
+    found: set[str] = set()
+    unique = list(dict.fromkeys(event_ids))
+    for start in range(0, len(unique), _IN_CHUNK):
+        rows = session.exec(
+            select(ProcessedEvent.event_id).where(  # type: ignore[call-overload]
+                ProcessedEvent.consumer == consumer,
+                ProcessedEvent.event_id.in_(unique[start : start + _IN_CHUNK]),  # type: ignore[attr-defined]
+            )
+        ).all()
+        found.update(row[0] for row in rows)
+    return found
+
+
+_IN_CHUNK = 500
+"""Ids per ``IN (...)`` list: well under every database's limit on bound parameters."""
 
 
 def claim(session: Session, consumer: str, event_id: str) -> bool:

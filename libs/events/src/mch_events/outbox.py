@@ -80,6 +80,7 @@ class OutboxRelay:
         publish: PublishFn,
         *,
         name: str,
+        before_publish: Callable[[set[str]], Awaitable[None]] | None = None,
         batch_size: int = 500,
         poll_interval: float = 1.0,
         retry_interval: float = 2.0,
@@ -87,6 +88,7 @@ class OutboxRelay:
         self._engine = engine
         self._publish = publish
         self._name = name
+        self._before_publish = before_publish
         self._batch_size = batch_size
         self._poll_interval = poll_interval
         self._retry_interval = retry_interval
@@ -177,6 +179,8 @@ class OutboxRelay:
         rows = await asyncio.to_thread(self._fetch)
         if not rows:
             return 0
+        if self._before_publish is not None:
+            await self._before_publish({row.topic for row in rows})
         futures = []
         for row in rows:
             token = otel_context.attach(context_from_traceparent(row.traceparent))

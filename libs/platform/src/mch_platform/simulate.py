@@ -703,6 +703,7 @@ class _Family:
             pressure = max(weeks - 20.0, 0.0) / 20.0 * rise if hypertensive else 0.0
             systolic = round(min(max(systolic0 + pressure + rng.gauss(0, 5), 80), 200))
             diastolic = round(min(max(diastolic0 + 0.6 * pressure + rng.gauss(0, 4), 45), 130))
+            diastolic = min(diastolic, systolic - 20)  # a pulse pressure under 20 mmHg is not real
             visit: dict[str, object] = {
                 "visit_id": self.id(),
                 "pregnancy_id": pregnancy_id,

@@ -24,7 +24,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from sqlalchemy import Engine, text
 
 from mch_events import outbox, topics
-from mch_events.broker import KafkaSettings, ensure_topics, make_broker
+from mch_events.broker import KafkaSettings, TopicGuard, make_broker
 from mch_events.consume import ApplyFn, BatchSummary, consume_batch
 from mch_events.deadletter import DeadLetters
 from mch_events.outbox import OutboxRelay
@@ -119,24 +119,29 @@ def create_service(
     provider = setup_tracing(f"mch-{name}")
     engine = make_engine(settings.resolved_database_url())
     broker = make_broker(kafka, service=name, tracer_provider=provider)
+    guard = TopicGuard(
+        kafka, create=settings.kafka_create_topics, partitions=settings.kafka_topic_partitions
+    )
     ctx = ServiceContext(
         name=name,
         settings=settings,
         kafka=kafka,
         engine=engine,
         broker=broker,
-        relay=OutboxRelay(engine, broker.publish, name=name),
+        relay=OutboxRelay(engine, broker.publish, name=name, before_publish=guard.ensure),
         dead_letters=DeadLetters(broker, service=name),
         tracer_provider=provider,
     )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        if settings.kafka_create_topics:
-            await ensure_topics(kafka, list(topics.ALL), settings.kafka_topic_partitions)
+        await guard.ensure(topics.ALL)
         await broker.start()
         ctx.relay.start()
         jobs = [asyncio.create_task(_repeat(s, job)) for s, job in ctx.periodic]
+        if settings.kafka_create_topics:
+            # An empty broker after a restart gets its topics back, so consumers resume.
+            jobs.append(asyncio.create_task(_repeat(5.0, lambda: guard.ensure(topics.ALL))))
         log.info("%s ready on %s:%s", name, settings.host, settings.resolved_port())
         try:
             yield
@@ -145,6 +150,7 @@ def create_service(
                 job.cancel()
             await asyncio.gather(*jobs, return_exceptions=True)
             await ctx.relay.stop()
+            await guard.close()
             await broker.stop()
             engine.dispose()
 

@@ -81,6 +81,11 @@ def _load_tree(session: Session) -> OrgTree:
     return OrgTree([to_contract(row[0]) for row in rows])
 
 
+def _load_tree(session: Session) -> OrgTree:
+    rows = session.exec(select(OrgUnitVersion)).all()  # type: ignore[call-overload]
+    return OrgTree([to_contract(row[0]) for row in rows])
+
+
 def to_contract(row: OrgUnitVersion) -> r.OrgUnit:
     return r.OrgUnit.model_validate(row.model_dump())
 

@@ -26,14 +26,26 @@ class Person(SQLModel, table=True):
     sex: str = Field(max_length=1)
     birth_date: dt.date
     registered_on: dt.date
+    """The earliest registration date received; a child created by a delivery: its birth date."""
     mother_id: str | None = Field(default=None, index=True, max_length=36)
-    birth_id: str | None = Field(default=None, max_length=36)
+    birth_id: str | None = Field(default=None, index=True, max_length=36)
     """The delivery that created this child, when it was created by one."""
     died_on: dt.date | None = None
-    merged_into: str | None = Field(default=None, max_length=36)
+    died_revision: int = 0
+    """The revision of the death event ``died_on`` comes from (0: no death recorded)."""
+    merged_into: str | None = Field(default=None, index=True, max_length=36)
     revision: int = 1
+    """The revision published for this person: the registration's, or for a child created by a
+    delivery the higher of the registration's and the delivery's."""
+    registration_revision: int = 1
+    """The revision of the registration event stored (0: created by a delivery, never registered
+    on its own)."""
     voided: bool = False
+    """Entered in error (a void of this person or of the delivery that created it), or a child
+    the current revision of its delivery no longer lists as live-born."""
     full_name: str | None = Field(default=None, max_length=200)
+    name_key: str | None = Field(default=None, index=True, max_length=200)
+    """The name as compared when looking for duplicates (case, spacing and Unicode form ignored)."""
     handbook_no: str | None = Field(default=None, index=True, max_length=64)
     national_id: str | None = Field(default=None, index=True, max_length=12)
     niis_id: str | None = Field(default=None, index=True, max_length=64)
@@ -52,6 +64,8 @@ class Residence(SQLModel, table=True):
     person_id: str = Field(index=True, max_length=36)
     effective_date: dt.date | None = None
     residence: str = Field(max_length=32)
+    revision: int = 1
+    """For a change: the revision of the event it comes from (a correction re-sends it higher)."""
 
 
 class Record(SQLModel, table=True):
@@ -67,10 +81,25 @@ class Record(SQLModel, table=True):
     source: str = Field(max_length=32)
     revision: int = 1
     voided: bool = False
+    """Voided itself, or the person it is about is voided."""
     data: str
     updated_at: dt.datetime = Field(default_factory=_now)
 
     __table_args__ = (Index("ix_records_record_person", "person_id", "care_date"),)
+
+
+class Void(SQLModel, table=True):
+    """A record or person entered in error. Kept apart from the flags it sets, so that a later
+    revision of the record cannot bring it back and a record arriving later for a voided person is
+    voided too."""
+
+    __tablename__ = "records_void"
+
+    target_id: str = Field(primary_key=True, max_length=36)
+    event_id: str = Field(max_length=128)
+    source: str = Field(max_length=256)
+    reason: str = Field(max_length=200)
+    voided_on: dt.date
 
 
 class HeldEvent(SQLModel, table=True):
@@ -107,6 +136,32 @@ class Rejection(SQLModel, table=True):
     """The id of the accepted event that corrected this one."""
 
 
+class DuplicateDismissal(SQLModel, table=True):
+    """Two people a reviewer found to be different, so they are no longer listed as duplicates."""
+
+    __tablename__ = "records_duplicate_dismissal"
+
+    person_a: str = Field(primary_key=True, max_length=36)
+    """The lower of the two ids."""
+    person_b: str = Field(primary_key=True, max_length=36)
+    dismissed_by: str = Field(max_length=128)
+    dismissed_at: dt.datetime = Field(default_factory=_now)
+
+
+class AccessLog(SQLModel, table=True):
+    """Who read or changed which person's record: health data is sensitive personal data."""
+
+    __tablename__ = "records_access_log"
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: dt.datetime = Field(default_factory=_now, index=True)
+    user: str = Field(max_length=128)
+    action: str = Field(max_length=32)
+    """``read_handbook``, ``merge`` or ``dismiss_duplicate``."""
+    person_id: str = Field(index=True, max_length=36)
+    detail: str | None = Field(default=None, max_length=200)
+
+
 class OrgUnitVersion(SQLModel, table=True):
     __tablename__ = "records_orgunit"
 
@@ -125,8 +180,11 @@ MODELS: list[type[SQLModel]] = [
     Person,
     Residence,
     Record,
+    Void,
     HeldEvent,
     Rejection,
+    DuplicateDismissal,
+    AccessLog,
     OrgUnitVersion,
     ProcessedEvent,
     OutboxMessage,

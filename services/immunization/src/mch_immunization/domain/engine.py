@@ -161,14 +161,16 @@ def _offered_from(schedule: Schedule, code: str) -> tuple[dt.date, ...]:
     return tuple(available)
 
 
-@lru_cache(maxsize=1 << 16)
 def _availability(schedule: Schedule, codes: tuple[str, ...]) -> tuple[dt.date, ...]:
     """Availability for someone living in all of ``codes`` (a residence and what contains it)."""
-    if not codes:
-        return _offered_from(schedule, "")
-    if len(codes) == 1:
-        return _offered_from(schedule, codes[0])
-    return tuple(map(min, *(_offered_from(schedule, code) for code in codes)))
+    nowhere = _offered_from(schedule, "")
+    # Usually at most one code (the province) is in any scope, so there is nothing to combine.
+    offered = [o for o in (_offered_from(schedule, code) for code in codes) if o != nowhere]
+    if not offered:
+        return nowhere
+    if len(offered) == 1:
+        return offered[0]
+    return tuple(map(min, *offered))
 
 
 def _dates(

@@ -1,0 +1,231 @@
+"""What the gate looks up while it applies a batch: people, records, residences, voids and which ids
+held events wait for. ``preload`` fetches them for a whole batch in a few queries; whatever was not
+preloaded is queried when asked for, so the gate is correct with or without it.
+
+One ``Lookups`` lives in ``session.info`` for the session's transaction. It caches what it loaded
+and what the gate added, so it must not outlive changes that were rolled back: a savepoint rolled
+back while the gate was storing drops it (the next event starts from the database again).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import uuid
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import event, select
+from sqlmodel import Session
+
+from .storage import HeldEvent, Person, Record, Residence, Void
+
+_KEY = "mch_records.lookups"
+_IN_CHUNK = 500
+_ID_FIELDS = (
+    "mother_id",
+    "child_id",
+    "person_id",
+    "pregnancy_id",
+    "visit_id",
+    "birth_id",
+    "immunization_id",
+    "record_id",
+)
+_MAX_MERGE_CHAIN = 32
+
+
+def lookups(session: Session) -> Lookups:
+    """The session's ``Lookups``, created on first use."""
+    found = session.info.get(_KEY)
+    if found is None:
+        found = session.info[_KEY] = Lookups(session)
+        event.listen(session, "after_soft_rollback", _forget_if_storing)
+    assert isinstance(found, Lookups)
+    return found
+
+
+def _forget_if_storing(session: Session, _previous: Any) -> None:
+    # Only a rollback in the middle of storing can leave the cache holding rows that are gone;
+    # rejections happen before anything is stored.
+    found = session.info.get(_KEY)
+    if isinstance(found, Lookups) and found.storing:
+        del session.info[_KEY]
+        event.remove(session, "after_soft_rollback", _forget_if_storing)
+
+
+def ids_in(data: Mapping[str, Any]) -> set[str]:
+    """The person and record ids an event's (unvalidated) data names, in their stored form."""
+    values: list[Any] = [data.get(name) for name in _ID_FIELDS]
+    babies = data.get("babies")
+    if isinstance(babies, list):
+        values.extend(b.get("child_id") for b in babies if isinstance(b, dict))
+    ids = set()
+    for value in values:
+        if isinstance(value, str):
+            with contextlib.suppress(ValueError):
+                ids.add(str(uuid.UUID(value)))
+    return ids
+
+
+class Lookups:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self._persons: dict[str, Person | None] = {}
+        self._records: dict[str, Record | None] = {}
+        self._residences: dict[str, list[Residence]] = {}
+        self._voids: dict[str, Void | None] = {}
+        self._waited_for: set[str] | None = None
+        self._storing = 0
+
+    # -- loading a batch -------------------------------------------------------------------------
+    def preload(self, ids: Iterable[str]) -> None:
+        """Fetch the people, records, voids and residences ``ids`` name, and the people the
+        records are about, in a few queries."""
+        wanted = [i for i in set(ids) if i not in self._persons or i not in self._records]
+        if not wanted:
+            return
+        for row in self._fetch(Person, Person.person_id, wanted):
+            self._persons[row.person_id] = row
+        for row in self._fetch(Record, Record.record_id, wanted):
+            self._records[row.record_id] = row
+        for row in self._fetch(Void, Void.target_id, wanted):
+            self._voids[row.target_id] = row
+        for i in wanted:
+            self._persons.setdefault(i, None)
+            self._records.setdefault(i, None)
+            self._voids.setdefault(i, None)
+        subjects = {r.person_id for i in wanted if (r := self._records[i]) is not None}
+        missing = [p for p in subjects if p not in self._persons]
+        for row in self._fetch(Person, Person.person_id, missing):
+            self._persons[row.person_id] = row
+        for p in missing:
+            self._persons.setdefault(p, None)
+        people = [p for p in {*wanted, *subjects} if self._persons.get(p) is not None]
+        self._load_residences([p for p in people if p not in self._residences])
+
+    def _fetch(self, model: Any, column: Any, ids: Sequence[str]) -> list[Any]:
+        rows: list[Any] = []
+        for start in range(0, len(ids), _IN_CHUNK):
+            chunk = ids[start : start + _IN_CHUNK]
+            rows.extend(r for (r,) in self.session.exec(select(model).where(column.in_(chunk))))  # type: ignore[call-overload]
+        return rows
+
+    def _load_residences(self, person_ids: Sequence[str]) -> None:
+        for p in person_ids:
+            self._residences[p] = []
+        for row in self._fetch(Residence, Residence.person_id, person_ids):
+            self._residences[row.person_id].append(row)
+
+    # -- reading ---------------------------------------------------------------------------------
+    def person(self, person_id: str) -> Person | None:
+        if person_id not in self._persons:
+            self._persons[person_id] = self.session.get(Person, person_id)
+        return self._persons[person_id]
+
+    def record(self, record_id: str) -> Record | None:
+        if record_id not in self._records:
+            self._records[record_id] = self.session.get(Record, record_id)
+        return self._records[record_id]
+
+    def void(self, target_id: str) -> Void | None:
+        if target_id not in self._voids:
+            self._voids[target_id] = self.session.get(Void, target_id)
+        return self._voids[target_id]
+
+    def residences(self, person_id: str) -> list[Residence]:
+        if person_id not in self._residences:
+            self._load_residences([person_id])
+        return self._residences[person_id]
+
+    def residence_on(self, person_id: str, on: dt.date) -> str:
+        """The residence in force on a date: the latest change on or before it, else the one
+        given at registration."""
+        best: Residence | None = None
+        for row in self.residences(person_id):
+            if row.effective_date is not None and row.effective_date > on:
+                continue
+            if best is None or (row.effective_date or dt.date.min) >= (
+                best.effective_date or dt.date.min
+            ):
+                best = row
+        if best is None:
+            raise LookupError(f"person {person_id} has no residence")
+        return best.residence
+
+    def resolve(self, person_id: str) -> str:
+        """The person's id, or the id of the person it was merged into."""
+        current = person_id
+        for _ in range(_MAX_MERGE_CHAIN):
+            person = self.person(current)
+            if person is None or person.merged_into is None:
+                return current
+            current = person.merged_into
+        raise RuntimeError(f"the merges from person {person_id} do not end")
+
+    def is_waited_for(self, record_id: str) -> bool:
+        """Whether some held event waits for this id (one query per transaction)."""
+        if self._waited_for is None:
+            rows = self.session.exec(select(HeldEvent.waiting_for).distinct())  # type: ignore[call-overload]
+            self._waited_for = {w for (w,) in rows}
+        return record_id in self._waited_for
+
+    def records_of(self, person_id: str) -> list[Record]:
+        rows = self.session.exec(  # type: ignore[call-overload]
+            select(Record).where(Record.person_id == person_id).order_by(Record.care_date)
+        ).all()
+        return [self._cached_record(row) for (row,) in rows]
+
+    def children_of_birth(self, birth_id: str) -> list[Person]:
+        rows = self.session.exec(select(Person).where(Person.birth_id == birth_id)).all()  # type: ignore[call-overload]
+        return [self._cached_person(row) for (row,) in rows]
+
+    def children_of(self, mother_id: str) -> list[Person]:
+        rows = self.session.exec(select(Person).where(Person.mother_id == mother_id)).all()  # type: ignore[call-overload]
+        return [self._cached_person(row) for (row,) in rows]
+
+    def _cached_record(self, row: Record) -> Record:
+        self._records[row.record_id] = row
+        return row
+
+    def _cached_person(self, row: Person) -> Person:
+        self._persons[row.person_id] = row
+        return row
+
+    # -- writing ---------------------------------------------------------------------------------
+    @property
+    def storing(self) -> bool:
+        return self._storing > 0
+
+    @contextlib.contextmanager
+    def storing_changes(self) -> Iterator[None]:
+        """Wraps the gate's writes: a failure inside leaves the cache to be dropped."""
+        self._storing += 1
+        yield
+        self._storing -= 1
+
+    def add_person(self, person: Person, *, new: bool = False) -> None:
+        self.session.add(person)
+        self._persons[person.person_id] = person
+        if new:
+            self._residences.setdefault(person.person_id, [])
+
+    def add_record(self, record: Record) -> None:
+        self.session.add(record)
+        self._records[record.record_id] = record
+
+    def add_void(self, void: Void) -> None:
+        self.session.add(void)
+        self._voids[void.target_id] = void
+
+    def add_residence(self, residence: Residence) -> None:
+        self.session.add(residence)
+        self.residences(residence.person_id).append(residence)
+
+    def add_held(self, held: HeldEvent) -> None:
+        self.session.add(held)
+        if self._waited_for is not None:
+            self._waited_for.add(held.waiting_for)
+
+    def delete_held(self, held: HeldEvent) -> None:
+        self.session.delete(held)
