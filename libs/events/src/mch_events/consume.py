@@ -70,7 +70,9 @@ def apply_events(
         seen = idempotency.processed_among(session, consumer, [e.id for e, _ in events])
         if isinstance(apply, BatchApply):
             apply.prepare(session, [e for e, _ in events if e.id not in seen])
+        applied: list[str] = []
         for event, headers in events:
+            fresh = event.id not in seen
             with tracer.start_as_current_span(
                 f"{consumer} process {event.type}",
                 context=context_from(headers) if headers else None,
@@ -79,6 +81,11 @@ def apply_events(
             ) as span:
                 results.append(_apply_one(session, consumer, event, apply, seen))
                 span.set_attribute("mch.result", results[-1].status)
+            if fresh and results[-1].status not in ("held", "rejected"):
+                # Claimed in bulk below, in the same transaction as the changes.
+                applied.append(event.id)
+                seen.add(event.id)
+        idempotency.claim_all(session, consumer, applied)
         session.commit()
     return results
 
@@ -86,7 +93,8 @@ def apply_events(
 def _apply_one(
     session: Session, consumer: str, event: CloudEvent, apply: ApplyFn, seen: set[str]
 ) -> EventResult:
-    """``seen``: the ids processed before or earlier in the batch (updated here)."""
+    """``seen``: the ids processed before or earlier in the batch. A held event is not claimed:
+    it is claimed when it is finally applied."""
     if event.id in seen:
         return EventResult(id=event.id, status="duplicate")
     savepoint = session.begin_nested()
@@ -95,11 +103,7 @@ def _apply_one(
         result = apply(session, event, data)
         if result.status == "rejected":
             raise EventError(result.problems)
-        if result.status != "held":  # a held event is claimed when it is finally applied
-            idempotency.claim(session, consumer, event.id)
         savepoint.commit()
-        if result.status != "held":
-            seen.add(event.id)
         return result
     except EventError as exc:
         savepoint.rollback()

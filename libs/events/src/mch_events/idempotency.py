@@ -10,6 +10,8 @@ import datetime as dt
 from collections.abc import Sequence
 
 from sqlalchemy import insert, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Field, Session, SQLModel
 
 
@@ -47,6 +49,30 @@ def processed_among(session: Session, consumer: str, event_ids: Sequence[str]) -
 
 _IN_CHUNK = 500
 """Ids per ``IN (...)`` list: well under every database's limit on bound parameters."""
+
+
+def claim_all(session: Session, consumer: str, event_ids: Sequence[str]) -> None:
+    """Record that ``consumer`` processed ``event_ids`` (in one statement per few hundred ids);
+    ids already recorded are left as they are."""
+    unique = list(dict.fromkeys(event_ids))
+    if not unique:
+        return
+    now = dt.datetime.now(dt.UTC)
+    dialect = session.get_bind().dialect.name
+    if dialect not in ("postgresql", "sqlite"):
+        done = processed_among(session, consumer, unique)
+        unique = [i for i in unique if i not in done]
+    for start in range(0, len(unique), _IN_CHUNK):
+        rows = [
+            {"consumer": consumer, "event_id": i, "processed_at": now}
+            for i in unique[start : start + _IN_CHUNK]
+        ]
+        if dialect == "postgresql":
+            session.execute(pg_insert(ProcessedEvent).on_conflict_do_nothing(), rows)
+        elif dialect == "sqlite":
+            session.execute(sqlite_insert(ProcessedEvent).on_conflict_do_nothing(), rows)
+        else:
+            session.execute(insert(ProcessedEvent), rows)
 
 
 def claim(session: Session, consumer: str, event_id: str) -> bool:

@@ -115,7 +115,7 @@ def run_platform(
             if demo_communes > 0:
                 end = dt.date.today()
                 start = end - dt.timedelta(days=30 * demo_months)
-                simulate_events(
+                sent = simulate_events(
                     communes=demo_communes,
                     start=start,
                     end=end,
@@ -123,12 +123,47 @@ def run_platform(
                     http=None,
                     bootstrap_servers=bootstrap,
                 )
+                _wait_settled(urls, sent)
             console.print("Running. Press Ctrl-C to stop.")
             _wait_forever(processes)
         except KeyboardInterrupt:
             console.print("stopping…")
         finally:
             _stop_all(processes)
+
+
+def _consumed(url: str) -> tuple[int, int]:
+    """(events consumed since start, events waiting in the outbox) from a service's /readyz."""
+    checks = httpx.get(f"{url}/readyz", timeout=5).json()["checks"]
+    return sum(checks["consumed"].values()), checks["outbox_pending"] or 0
+
+
+def _wait_settled(urls: dict[str, str], sent: int, timeout: float = 900) -> None:
+    """Show the demo events moving through records until every service has caught up."""
+    deadline = time.monotonic() + timeout
+    with Progress(
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=console,
+    ) as progress:
+        task = progress.add_task("records", total=sent)
+        idle_since: float | None = None
+        while time.monotonic() < deadline:
+            done, pending = _consumed(urls["records"])
+            progress.update(task, completed=min(done, sent))
+            busy = pending > 0 or done < sent
+            for name in ("growth", "reporting", "immunization"):
+                busy = busy or _consumed(urls[name])[1] > 0
+            if busy:
+                idle_since = None
+            elif idle_since is None:
+                idle_since = time.monotonic()
+            elif time.monotonic() - idle_since > 2:  # downstream consumers had time to catch up
+                return
+            time.sleep(0.5)
+    console.print("[yellow]demo events still being processed; the services keep going[/]")
 
 
 def _wait_forever(processes: dict[str, subprocess.Popen[bytes]]) -> None:
@@ -184,7 +219,8 @@ def simulate_events(
     seed: int,
     http: str | None,
     bootstrap_servers: str,
-) -> None:
+) -> int:
+    """Publish the demo events; returns how many were sent."""
     from .simulate import generate, publish_http, publish_kafka
 
     chosen = demo_communes(communes)
@@ -207,7 +243,8 @@ def simulate_events(
 
         if http:
             summary = publish_http(events, http, progress=advance)
-            console.print(f"records answered: {summary}")
-        else:
-            sent = asyncio.run(publish_kafka(events, bootstrap_servers, progress=advance))
-            console.print(f"published {sent:,} events on Kafka")
+            console.print(f"records answered: {dict(summary.statuses)}")
+            return summary.sent
+        sent = asyncio.run(publish_kafka(events, bootstrap_servers, progress=advance))
+    console.print(f"published {sent:,} events on Kafka")
+    return sent

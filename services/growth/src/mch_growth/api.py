@@ -1,26 +1,42 @@
-"""Stateless HTTP edge of the growth engine: score a list of measurements, keep nothing."""
+"""HTTP edges of the growth service: ``router`` scores a list of measurements and keeps nothing;
+``children`` serves a child's growth series and chart from the visits the service has assessed."""
 
 from __future__ import annotations
 
+import datetime as dt
 from datetime import date
 from typing import Annotated, Any, Final, Literal
+from uuid import UUID
 
-from fastapi import APIRouter, Body, HTTPException
+from fastapi import APIRouter, Body, Depends, HTTPException, Query, Response
 from pydantic import BaseModel, ConfigDict
+from sqlmodel import Session
 
+from mch_events.contracts import growth as g
+from mch_events.contracts import records as r
+from mch_events.contracts.common import Position
+from mch_events.contracts.common import Sex as SexCode
+from mch_events.envelope import VN_TZ
+from mch_growth import processing
+from mch_growth.domain.chart import ChartIndicator, Lang, chart_points, render_chart, stature_chart
 from mch_growth.domain.intake import ParsedVisit, Reason, parse_visit
 from mch_growth.domain.nutrition import Assessment, Severity, assess_many
 from mch_growth.domain.zscores import (
     ENGINE_VERSION,
     REFERENCE,
     Indicator,
+    Sex,
     WhzTable,
+    age_in_days,
     shown,
 )
+from mch_servicekit.app import ServiceContext, context_of
 
 MAX_ITEMS: Final = 10_000
 
 router = APIRouter(tags=["growth"])
+children = APIRouter(tags=["children"])
+Context = Annotated[ServiceContext, Depends(context_of)]
 
 
 class MeasurementIn(BaseModel):
@@ -137,4 +153,127 @@ def _result(item: object, visit: ParsedVisit, assessment: Assessment | None) -> 
         reason=";".join(reasons) or None,
         reference=REFERENCE,
         engine_version=ENGINE_VERSION,
+    )
+
+
+class VisitGrowth(BaseModel):
+    """One visit of a child's series: what was measured and the assessment published for it."""
+
+    visit_id: UUID
+    visit_date: date
+    age_days: int
+    facility: str
+    weight_kg: float | None
+    length_height_cm: float | None
+    measured: Position | None
+    head_cm: float | None
+    muac_cm: float | None
+    oedema: bool
+    waz: float | None
+    lhaz: float | None
+    whz: float | None
+    baz: float | None
+    hcaz: float | None
+    flags: list[Indicator]
+    classification: list[str]
+    faltering: bool
+    revision: int
+    reference: str
+    engine_version: str
+
+
+class GrowthSeries(BaseModel):
+    child_id: UUID
+    sex: SexCode
+    birth_date: date
+    visits: list[VisitGrowth]
+    """In date order; voided visits are left out."""
+
+
+@children.get(
+    "/v1/children/{child_id}/growth",
+    response_model=GrowthSeries,
+    summary="A child's visits with their z-scores, nutrition status and faltering",
+    responses={404: {"description": "No such child (or it was voided or merged)"}},
+)
+def child_growth(child_id: UUID, ctx: Context) -> GrowthSeries:
+    series = _known_child(ctx, child_id)
+    return GrowthSeries(
+        child_id=child_id,
+        sex=series.sex,
+        birth_date=series.birth_date,
+        visits=[_visit_growth(visit, assessed) for visit, assessed in series.visits],
+    )
+
+
+@children.get(
+    "/v1/children/{child_id}/chart.svg",
+    response_class=Response,
+    summary="A child's growth chart (SVG)",
+    responses={
+        200: {"content": {"image/svg+xml": {}}, "description": "The chart"},
+        404: {"description": "No such child (or it was voided or merged)"},
+    },
+)
+def child_chart(
+    child_id: UUID,
+    indicator: Annotated[
+        ChartIndicator,
+        Query(
+            description="``wfh`` draws weight-for-length before 2 years and weight-for-height "
+            "from then (by the age at the latest visit); ``wfl`` asks for weight-for-length"
+        ),
+    ],
+    ctx: Context,
+    lang: Lang = "vi",
+) -> Response:
+    series = _known_child(ctx, child_id)
+    if indicator == "wfh":
+        last = series.visits[-1][0].visit_date if series.visits else dt.datetime.now(VN_TZ).date()
+        indicator = stature_chart(age_in_days(series.birth_date, last))
+    visits = [processing.measurement_of(visit) for visit, _ in series.visits]
+    sex = Sex.MALE if series.sex == "M" else Sex.FEMALE
+    svg = render_chart(indicator, sex, chart_points(indicator, visits), lang)
+    return Response(svg, media_type="image/svg+xml")
+
+
+def _known_child(ctx: ServiceContext, child_id: UUID) -> processing.ChildSeries:
+    with Session(ctx.engine) as session:
+        series = processing.child_series(session, str(child_id))
+    if series is None:
+        raise HTTPException(status_code=404, detail=f"no growth record of child {child_id}")
+    return series
+
+
+def _visit_growth(visit: r.ChildVisitRecorded, assessed: g.GrowthAssessed) -> VisitGrowth:
+    z: dict[Indicator, g.ZScore | None] = {
+        "waz": assessed.waz,
+        "lhaz": assessed.lhaz,
+        "whz": assessed.whz,
+        "baz": assessed.baz,
+        "hcaz": assessed.hcaz,
+    }
+    value = {ind: None if score is None else shown(score.value) for ind, score in z.items()}
+    return VisitGrowth(
+        visit_id=visit.visit_id,
+        visit_date=visit.visit_date,
+        age_days=assessed.age_days,
+        facility=visit.facility,
+        weight_kg=visit.weight_kg,
+        length_height_cm=visit.length_height_cm,
+        measured=visit.measured,
+        head_cm=visit.head_cm,
+        muac_cm=visit.muac_cm,
+        oedema=assessed.oedema,
+        waz=value["waz"],
+        lhaz=value["lhaz"],
+        whz=value["whz"],
+        baz=value["baz"],
+        hcaz=value["hcaz"],
+        flags=[ind for ind, score in z.items() if score is not None and score.flagged],
+        classification=assessed.classification,
+        faltering=assessed.faltering,
+        revision=assessed.revision,
+        reference=assessed.reference,
+        engine_version=assessed.engine_version,
     )

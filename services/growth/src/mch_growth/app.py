@@ -18,7 +18,7 @@ def create_app(
         "growth",
         settings=settings or GrowthSettings(),
         kafka=kafka,
-        routers=[api.router],
+        routers=[api.router, api.children],
         title="mch-platform growth",
         description="WHO growth standards, nutrition status and growth charts.",
     )

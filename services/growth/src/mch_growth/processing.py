@@ -1,25 +1,42 @@
-"""What the growth service does with ``mch.records.v1``: score every child visit against the WHO
-standards, detect faltering against the visit before, publish the assessment (outbox)."""
+"""What the growth service does with ``mch.records.v1``, and what it knows of a child.
+
+Every child visit is scored against the WHO standards and its assessment published on
+``mch.growth.v1`` (outbox). Faltering compares a visit's weight with the child's weighing before
+it, so a visit that arrives late, changes date or weight, moves to another child (a merge) or is
+voided can change the faltering of the visits after it: those are published again when it does.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
+from dataclasses import dataclass
+from typing import Final, cast
+
 from pydantic import BaseModel
-from sqlalchemy import select
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
 from mch_events import outbox, topics
 from mch_events.contracts import growth as g
 from mch_events.contracts import records as r
+from mch_events.contracts.common import Sex as SexCode
 from mch_events.contracts.results import EventResult
 from mch_events.envelope import CloudEvent, new_event
 
-from .domain.nutrition import Assessment, Weighing, assess, detect_faltering
-from .domain.zscores import Measurement, Position, Sex, age_in_days
+from .domain.nutrition import (
+    Assessment,
+    NutritionStatus,
+    Severity,
+    Weighing,
+    assess,
+    detect_faltering,
+)
+from .domain.zscores import Indicator, Measurement, Position, Sex, age_in_days
 from .storage import GrowthChild, GrowthVisit
 
 SOURCE = "mch-growth"
 _POSITIONS = {"lying": Position.LYING, "standing": Position.STANDING, None: Position.UNKNOWN}
-_PUBLISHED = ("waz", "lhaz", "whz", "baz", "hcaz")
+_PUBLISHED: Final[tuple[Indicator, ...]] = ("waz", "lhaz", "whz", "baz", "hcaz")
+_MALNOURISHED = (Severity.MODERATE, Severity.SEVERE)
 
 
 def apply(session: Session, event: CloudEvent, data: BaseModel) -> EventResult:
@@ -55,12 +72,11 @@ def measurement_of(visit: r.ChildVisitRecorded) -> Measurement:
     )
 
 
-def to_contract(
-    visit: r.ChildVisitRecorded, result: Assessment, faltering: bool
-) -> g.GrowthAssessed:
-    scores = result.scores
-    status = result.status
-    classification = [
+def classification(status: NutritionStatus) -> list[str]:
+    """The codes of ``GrowthAssessed.classification``: ``<condition>_<moderate|severe>`` for
+    underweight, stunting, wasting and overweight, then ``vn_grade_<1|2|3>`` for Vietnam's grade
+    of malnutrition. A status that is normal, or cannot be judged, adds no code."""
+    codes = [
         f"{name}_{severity.value}"
         for name, severity in (
             ("underweight", status.underweight),
@@ -68,8 +84,17 @@ def to_contract(
             ("wasting", status.wasting),
             ("overweight", status.overweight),
         )
-        if severity is not None and severity.value != "normal"
+        if severity in _MALNOURISHED
     ]
+    if status.vn_grade:
+        codes.append(f"vn_grade_{status.vn_grade}")
+    return codes
+
+
+def to_contract(
+    visit: r.ChildVisitRecorded, result: Assessment, faltering: bool
+) -> g.GrowthAssessed:
+    scores = result.scores
     z = {
         ind: g.ZScore(value=scores.z[ind], flagged=ind in scores.flagged)
         if scores.z[ind] is not None
@@ -86,7 +111,7 @@ def to_contract(
         birth_date=visit.birth_date,
         age_days=age_in_days(visit.birth_date, visit.visit_date),
         oedema=bool(visit.oedema),
-        classification=classification,
+        classification=classification(result.status),
         faltering=faltering,
         reference=result.reference,
         engine_version=result.engine_version,
@@ -101,6 +126,8 @@ def _visit(session: Session, event: CloudEvent, visit: r.ChildVisitRecorded) -> 
     row = session.get(GrowthVisit, key)
     if row is not None and visit.revision < row.revision:
         return EventResult(id=event.id, status="stale")
+    # After a merge the visit comes again under the surviving child: the series it leaves changes.
+    children = {str(visit.child_id)} if row is None else {row.child_id, str(visit.child_id)}
     row = row or GrowthVisit(
         visit_id=key,
         child_id=str(visit.child_id),
@@ -116,52 +143,92 @@ def _visit(session: Session, event: CloudEvent, visit: r.ChildVisitRecorded) -> 
     row.record = visit.model_dump_json()
     session.add(row)
     session.flush()
-    # A visit slotted in between (late or amended) changes the faltering of the one after it.
-    for affected in _this_and_next(session, row):
-        _assess_and_publish(session, affected)
+    for child_id in sorted(children):
+        _publish_series(session, child_id, changed=visit)
     return EventResult(id=event.id, status="accepted")
 
 
 def _series(session: Session, child_id: str) -> list[GrowthVisit]:
-    rows = session.exec(  # type: ignore[call-overload]
+    query = (
         select(GrowthVisit)
         .where(GrowthVisit.child_id == child_id)
-        .order_by(GrowthVisit.visit_date, GrowthVisit.visit_id)
-    ).all()
-    return [row for (row,) in rows]
+        .order_by(col(GrowthVisit.visit_date), col(GrowthVisit.visit_id))
+    )
+    return list(session.exec(query).all())
 
 
-def _this_and_next(session: Session, row: GrowthVisit) -> list[GrowthVisit]:
-    live = [v for v in _series(session, row.child_id) if not v.voided or v.visit_id == row.visit_id]
-    index = next(i for i, v in enumerate(live) if v.visit_id == row.visit_id)
-    return live[index : index + 2]
+def _weighing(row: GrowthVisit) -> Weighing | None:
+    """The visit's weight as faltering reads it: a voided visit or a weight taken with oedema is
+    no reference for the next one."""
+    if row.voided or row.weight_kg is None or row.oedema:
+        return None
+    return Weighing(age_days=row.age_days, weight_kg=row.weight_kg)
 
 
-def _previous_weighing(session: Session, row: GrowthVisit) -> Weighing | None:
-    previous = None
-    for v in _series(session, row.child_id):
-        if v.visit_id == row.visit_id:
-            break
-        if not v.voided and v.weight_kg is not None and not v.oedema and v.age_days < row.age_days:
-            previous = Weighing(age_days=v.age_days, weight_kg=v.weight_kg)
-    return previous
+def _publish_series(session: Session, child_id: str, changed: r.ChildVisitRecorded) -> None:
+    """Publish the assessment of ``changed`` (when it is in this child's series), and again that of
+    every other live visit whose faltering it changed."""
+    earlier: list[Weighing] = []
+    for row in _series(session, child_id):
+        current = _weighing(row)
+        # The last weighing on an earlier day: two visits on one day are not compared.
+        previous = next((w for w in reversed(earlier) if w.age_days < row.age_days), None)
+        faltering = (
+            previous is not None
+            and current is not None
+            and detect_faltering(previous, current) is not None
+        )
+        if row.visit_id == str(changed.visit_id):
+            _publish(session, row, to_contract(changed, assess(measurement_of(changed)), faltering))
+        elif not row.voided and faltering != row.faltering:
+            published = g.GrowthAssessed.model_validate_json(row.assessment)
+            _publish(session, row, published.model_copy(update={"faltering": faltering}))
+        if current is not None:
+            earlier.append(current)
 
 
-def _assess_and_publish(session: Session, row: GrowthVisit) -> None:
-    visit = r.ChildVisitRecorded.model_validate_json(row.record)
-    result = assess(measurement_of(visit))
-    faltering = False
-    previous = _previous_weighing(session, row)
-    if previous is not None and visit.weight_kg is not None and not visit.oedema:
-        faltering = detect_faltering(previous, Weighing(row.age_days, visit.weight_kg)) is not None
-    contract = to_contract(visit, result, faltering)
+def _publish(session: Session, row: GrowthVisit, contract: g.GrowthAssessed) -> None:
     if row.assessment and g.GrowthAssessed.model_validate_json(row.assessment) == contract:
-        return  # nothing changed for consumers
+        return  # nothing changed for consumers (the same visit sent again)
     row.assessment = contract.model_dump_json()
+    row.faltering = contract.faltering
     session.add(row)
     outbox.add(
         session,
-        new_event(contract, source=SOURCE),
+        new_event(contract, source=SOURCE, revision=contract.revision),
         topic=topics.GROWTH,
-        key=str(visit.child_id),
+        key=str(contract.child_id),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class ChildSeries:
+    """A child as the growth service knows it: its live visits in date order, each with the
+    assessment published for it."""
+
+    sex: SexCode
+    birth_date: dt.date
+    visits: list[tuple[r.ChildVisitRecorded, g.GrowthAssessed]]
+
+
+def child_series(session: Session, child_id: str) -> ChildSeries | None:
+    """``None`` for a child never heard of, voided, or merged into another."""
+    child = session.get(GrowthChild, child_id)
+    if child is not None and child.voided:
+        return None
+    visits = [
+        (
+            r.ChildVisitRecorded.model_validate_json(row.record),
+            g.GrowthAssessed.model_validate_json(row.assessment),
+        )
+        for row in _series(session, child_id)
+        if not row.voided
+    ]
+    if child is not None:
+        # The column holds what a PersonState carried, so "M" or "F".
+        return ChildSeries(sex=cast(SexCode, child.sex), birth_date=child.birth_date, visits=visits)
+    if not visits:
+        return None
+    # Each visit carries the child's sex and birth date: a child is known before its PersonState.
+    latest = visits[-1][0]
+    return ChildSeries(sex=latest.sex, birth_date=latest.birth_date, visits=visits)

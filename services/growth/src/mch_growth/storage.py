@@ -34,6 +34,8 @@ class GrowthVisit(SQLModel, table=True):
     weight_kg: float | None = None
     oedema: bool = False
     age_days: int
+    faltering: bool = False
+    """As published in ``assessment``; kept apart so a new visit can tell which others change."""
     record: str
     """The ``ChildVisitRecorded`` this assessment was made from."""
     assessment: str

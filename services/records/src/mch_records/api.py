@@ -10,19 +10,21 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from pydantic import BaseModel
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlmodel import Session
 
 from mch_events.consume import apply_events
 from mch_events.contracts.records import OrgUnit
-from mch_events.contracts.results import EventResult, Problem
+from mch_events.contracts.results import EventResult, Problem, ReasonCode
 from mch_events.envelope import MAX_EVENT_BYTES, CloudEvent, EventError, parse_envelope
 from mch_events.orgtree import OrgTreeError, OrgUnitNotInForce
 from mch_servicekit.app import ServiceContext, context_of
 
 from .domain import orgunits as orgunit_io
 from .orgunits import ImportSummary, import_versions, stored_versions
-from .processing import CONSUMER, SOURCE, Gate, record_rejection
+from .processing import CONSUMER, Gate
+from .publishing import SOURCE
+from .rejections import record_rejection, resolve_rejections
 from .storage import Rejection
 
 MAX_BATCH_EVENTS = 1000
@@ -59,18 +61,18 @@ def _ingest(ctx: ServiceContext, gate: Gate, items: list[Any]) -> list[EventResu
                 raise EventError(
                     [
                         Problem(
-                            code="payload_too_large",
+                            code=ReasonCode.PAYLOAD_TOO_LARGE,
                             message=f"an event is limited to {MAX_EVENT_BYTES} bytes",
                         )
-                    ]  # type: ignore[arg-type]
+                    ]
                 )
             valid.append((i, parse_envelope(item)))
         except EventError as exc:
             ident = item.get("id") if isinstance(item, dict) else None
             results[i] = EventResult(
-                id=str(ident) if ident else None, status="rejected", problems=exc.problems
+                id=str(ident)[:128] if ident else None, status="rejected", problems=exc.problems
             )
-    applied = apply_events(ctx.engine, CONSUMER, [(e, {}) for _, e in valid], gate.apply)
+    applied = apply_events(ctx.engine, CONSUMER, [(e, {}) for _, e in valid], gate)
     for (i, _), result in zip(valid, applied, strict=True):
         results[i] = result
     final = [r for r in results if r is not None]
@@ -78,12 +80,7 @@ def _ingest(ctx: ServiceContext, gate: Gate, items: list[Any]) -> list[EventResu
         for item, result in zip(items, final, strict=True):
             if result.status == "rejected":
                 record_rejection(session, item, result.problems, "http")
-            elif result.status == "accepted" and result.id:
-                session.execute(
-                    update(Rejection)
-                    .where(Rejection.event_id == result.id, Rejection.resolved_by.is_(None))  # type: ignore[union-attr]
-                    .values(resolved_by=result.id)
-                )
+        resolve_rejections(session, [r.id for r in final if r.status == "accepted" and r.id])
         session.commit()
     ctx.relay.wake()
     return final

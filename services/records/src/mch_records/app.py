@@ -28,6 +28,6 @@ def create_app(
     )
     ctx = app.state.ctx
     gate = Gate(OrgUnits(ctx.engine), hold_for=dt.timedelta(days=settings.hold_days))
-    handlers.register(ctx, gate)
+    handlers.register(ctx, gate, held_check_seconds=settings.held_check_seconds)
     app.state.gate = gate
     return app

@@ -1,4 +1,5 @@
-"""Kafka edges of the records service: facility events in, rejections kept, held events expired."""
+"""Kafka edges of the records service: facility events in, rejections kept and resolved, held
+events retried and expired."""
 
 from __future__ import annotations
 
@@ -13,23 +14,24 @@ from mch_events.contracts.results import Problem
 from mch_events.envelope import CloudEvent, EventError, loads_json
 from mch_servicekit.app import ServiceContext
 
-from .processing import Gate, record_rejection
+from .processing import Gate
+from .rejections import record_rejection, resolve_rejections
 
 
-def register(ctx: ServiceContext, gate: Gate) -> None:
-    ctx.subscribe(topics.FACILITY_EVENTS, apply=gate.apply)
+def register(ctx: ServiceContext, gate: Gate, *, held_check_seconds: float) -> None:
+    ctx.subscribe(topics.FACILITY_EVENTS, apply=gate)
 
     async def keep_rejections(summary: BatchSummary) -> None:
-        if summary.rejected:
+        if summary.rejected or summary.count("accepted"):
             await asyncio.to_thread(_store_rejections, ctx, summary)
 
-    async def expire_held() -> None:
-        expired = await asyncio.to_thread(_expire, ctx, gate)
+    async def check_held() -> None:
+        expired = await asyncio.to_thread(_check_held, ctx, gate)
         for event, problem in expired:
             await ctx.dead_letters.send_event(event, [problem], origin="records/held")
 
     ctx.on_batch.append(keep_rejections)
-    ctx.every(60.0, expire_held)
+    ctx.every(held_check_seconds, check_held)
 
 
 def _payload(body: bytes | None, headers: dict[str, str]) -> object:
@@ -48,11 +50,17 @@ def _store_rejections(ctx: ServiceContext, summary: BatchSummary) -> None:
         for record, problems in summary.rejected:
             headers = {k: v.decode("utf-8", "replace") for k, v in record.headers}
             record_rejection(session, _payload(record.value, headers), problems, "kafka")
+        resolve_rejections(
+            session, [r.id for r in summary.results if r.status == "accepted" and r.id]
+        )
         session.commit()
 
 
-def _expire(ctx: ServiceContext, gate: Gate) -> list[tuple[CloudEvent, Problem]]:
+def _check_held(ctx: ServiceContext, gate: Gate) -> list[tuple[CloudEvent, Problem]]:
     with Session(ctx.engine) as session:
+        retried = gate.retry_held(session)
         expired = gate.expire_held(session, dt.datetime.now(dt.UTC))
         session.commit()
+    if retried:
+        ctx.relay.wake()
     return expired

@@ -6,19 +6,42 @@ import datetime as dt
 from typing import Literal
 from uuid import UUID
 
-from .common import InternalContract, OrgUnitCode
+from .common import InternalContract, OrgUnitCode, Sex
+
+StatusFact = Literal["dose_overdue", "series_complete", "fully_immunized", "protected_at_birth"]
 
 
 class ImmunizationStatusChanged(InternalContract):
-    """A change in a person's immunization status, as of ``as_of``."""
+    """One fact of a person's immunization status started to hold, moved to another date, or
+    stopped holding.
+
+    A fact is named by ``person_id``, ``status`` and, by status, ``vaccine`` and ``dose``
+    (``dose_overdue``), ``vaccine`` (``series_complete``) or ``birth_id`` (``protected_at_birth``).
+    A consumer upserts by that name; a person's events are in order (keyed by person), so the
+    latest one is the fact's state. Only changes are published: a fact that never held has no
+    event. When a person is voided or merged into another, every fact of theirs stops holding.
+    """
 
     person_id: UUID
-    change: Literal[
-        "dose_overdue", "dose_given", "series_complete", "fully_immunized", "protected_at_birth"
-    ]
-    as_of: dt.date
-    residence: OrgUnitCode
+    status: StatusFact
+    holds: bool
+    since: dt.date
+    """From when the fact holds (or held): for ``dose_overdue`` the dose's overdue date, for
+    ``series_complete`` and ``fully_immunized`` the date of the dose that completed it, for
+    ``protected_at_birth`` the delivery date."""
+    until: dt.date | None = None
+    """``dose_overdue`` that stopped holding: the date the dose was given, else the day it was found
+    no longer overdue (it expired, left the person's schedule, or the person died)."""
     vaccine: str | None = None
+    """Series code of the schedule (``PENTA``, ``TT``)."""
     dose: int | None = None
-    since: dt.date | None = None
+    birth_id: UUID | None = None
+    population: Literal["child", "women"]
+    sex: Sex
+    birth_date: dt.date
+    residence: OrgUnitCode
+    """The person's residence on ``as_of``."""
+    as_of: dt.date
+    """The date of the forecast that found the change."""
     schedule_version: str
+    """``id@version`` of the schedule that produced the forecast."""

@@ -5,7 +5,8 @@ M * (1 + L*S*z) ** (1/L)). Age-based charts run from birth to 60 months with a m
 weight-for-length runs over 45-110 cm and weight-for-height over 65-120 cm. Boys' charts are
 blue and girls' pink, as in the handbook: the band between -2 and +2 SD is tinted, the median is
 the darkest line, and the +/-3 SD lines are red. The child's measurements are dots joined by a
-line. Text is Vietnamese by default, English on request.
+line (``chart_points`` makes them from the child's visits). Text is Vietnamese by default, English
+on request.
 """
 
 from __future__ import annotations
@@ -19,9 +20,17 @@ from xml.sax.saxutils import escape, quoteattr
 import numpy as np
 
 from mch_growth.domain.reference import FloatArray, TableName, load_table
-from mch_growth.domain.zscores import Sex, measurement_at
+from mch_growth.domain.zscores import (
+    HEIGHT_FROM_DAY,
+    Measurement,
+    Sex,
+    ZScores,
+    measurement_at,
+    score_many,
+)
 
 ChartIndicator = Literal["wfa", "lhfa", "wfl", "wfh", "bfa", "hcfa"]
+StatureChart = Literal["wfl", "wfh"]
 Lang = Literal["vi", "en"]
 
 DAYS_PER_MONTH: Final = 30.4375
@@ -234,6 +243,49 @@ def render_chart(
     )
     parts.append("</svg>")
     return "\n".join(parts)
+
+
+def stature_chart(age_days: int) -> StatureChart:
+    """Weight-for-length before 731 days, weight-for-height from then: the day the standards
+    change from lying length to standing height."""
+    return "wfl" if age_days < HEIGHT_FROM_DAY else "wfh"
+
+
+def chart_points(
+    indicator: ChartIndicator, visits: Sequence[Measurement]
+) -> list[tuple[float, float]]:
+    """A child's visits as the points ``render_chart`` takes, in the visits' order.
+
+    Lengths and heights are plotted after the position correction, as the engine scores them, so
+    a point sits where its z-score puts it. A weight taken with oedema is left out, as the engine
+    leaves out its z-scores. Weight-for-length takes the visits before 731 days and
+    weight-for-height those from 731 days (``stature_chart``). Visits without an age, or without
+    the measurement, give no point.
+    """
+    points = []
+    for visit, scores in zip(visits, score_many(visits), strict=True):
+        point = None if visit.age_days is None else _point(indicator, visit, visit.age_days, scores)
+        if point is not None:
+            points.append(point)
+    return points
+
+
+def _point(
+    indicator: ChartIndicator, visit: Measurement, age_days: int, scores: ZScores
+) -> tuple[float, float] | None:
+    weight = None if visit.oedema else visit.weight_kg
+    stature = scores.length_height_cm
+    if indicator in ("wfl", "wfh"):
+        if stature_chart(age_days) != indicator or weight is None or stature is None:
+            return None
+        return stature, weight
+    value = {
+        "wfa": weight,
+        "lhfa": stature,
+        "bfa": None if visit.oedema else scores.bmi,
+        "hcfa": visit.head_cm,
+    }[indicator]
+    return None if value is None else (float(age_days), value)
 
 
 def _curve_style(palette: _Palette, z: int) -> tuple[str, float]:
