@@ -132,6 +132,16 @@ def run_platform(
             _stop_all(processes)
 
 
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=console,
+    )
+
+
 def _consumed(url: str) -> tuple[int, int]:
     """(events consumed since start, events waiting in the outbox) from a service's /readyz."""
     checks = httpx.get(f"{url}/readyz", timeout=5).json()["checks"]
@@ -141,13 +151,7 @@ def _consumed(url: str) -> tuple[int, int]:
 def _wait_settled(urls: dict[str, str], sent: int, timeout: float = 900) -> None:
     """Show the demo events moving through records until every service has caught up."""
     deadline = time.monotonic() + timeout
-    with Progress(
-        TextColumn("[progress.description]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=console,
-    ) as progress:
+    with _progress() as progress:
         task = progress.add_task("records", total=sent)
         idle_since: float | None = None
         while time.monotonic() < deadline:
@@ -229,13 +233,7 @@ def simulate_events(
         f"Simulating {len(events):,} facility events for {len(chosen)} communes, "
         f"{start} → {end} (seed {seed})"
     )
-    with Progress(
-        TextColumn("[progress.description]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=console,
-    ) as progress:
+    with _progress() as progress:
         task = progress.add_task("publishing", total=len(events))
 
         def advance(n: int) -> None:
