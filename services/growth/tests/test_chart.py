@@ -5,8 +5,14 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from mch_growth.domain.chart import PALETTES, SD3_COLOUR, render_chart
-from mch_growth.domain.zscores import Sex
+from mch_growth.domain.chart import (
+    PALETTES,
+    SD3_COLOUR,
+    chart_points,
+    render_chart,
+    stature_chart,
+)
+from mch_growth.domain.zscores import Measurement, Position, Sex
 
 SVG = "{http://www.w3.org/2000/svg}"
 POINTS = [(0, 3.3), (61, 5.6), (183, 7.9), (365, 9.6), (730, 12.2), (1095, 14.3)]
@@ -115,3 +121,38 @@ def test_other_age_charts(indicator: str, title: str, axis: str) -> None:
     words = texts(parse(render_chart(indicator, Sex.FEMALE, [])))  # type: ignore[arg-type]
     assert title in words
     assert axis in words
+
+
+VISITS = [
+    Measurement(Sex.MALE, 300, weight_kg=8.0, length_height_cm=70.0, position=Position.LYING),
+    Measurement(Sex.MALE, 600, weight_kg=10.0, length_height_cm=80.0, position=Position.STANDING),
+    Measurement(Sex.MALE, 620, weight_kg=11.0, length_height_cm=81.0, oedema=True, head_cm=47.0),
+    Measurement(Sex.MALE, 800, weight_kg=12.0, length_height_cm=86.0, position=Position.LYING),
+    Measurement(Sex.MALE, None, weight_kg=12.5, length_height_cm=87.0, head_cm=48.0),
+]
+
+
+@pytest.mark.parametrize(
+    ("indicator", "points"),
+    [
+        # Weights taken with oedema are left out, as the engine leaves out their z-scores.
+        ("wfa", [(300, 8.0), (600, 10.0), (800, 12.0)]),
+        # After the position correction: +0.7 cm standing before 731 days, -0.7 lying from then.
+        ("lhfa", [(300, 70.0), (600, 80.7), (620, 81.0), (800, 85.3)]),
+        ("bfa", [(300, 8.0 / 0.7**2), (600, 10.0 / 0.807**2), (800, 12.0 / 0.853**2)]),
+        ("hcfa", [(620, 47.0)]),
+        # Length before 731 days, height from then.
+        ("wfl", [(70.0, 8.0), (80.7, 10.0)]),
+        ("wfh", [(85.3, 12.0)]),
+    ],
+)
+def test_chart_points_are_the_visits_as_scored(
+    indicator: str, points: list[tuple[float, float]]
+) -> None:
+    got = chart_points(indicator, VISITS)  # type: ignore[arg-type]
+    assert got == [pytest.approx(p) for p in points]
+
+
+def test_weight_for_length_until_2_years_then_weight_for_height() -> None:
+    assert (stature_chart(0), stature_chart(730)) == ("wfl", "wfl")
+    assert (stature_chart(731), stature_chart(1856)) == ("wfh", "wfh")

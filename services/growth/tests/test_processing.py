@@ -23,6 +23,12 @@ VisitOf = Callable[..., r.ChildVisitRecorded]
 NORMAL, MODERATE, SEVERE = Severity.NORMAL, Severity.MODERATE, Severity.SEVERE
 
 
+def waz(assessed: g.GrowthAssessed) -> float:
+    assert assessed.waz is not None
+    assert assessed.waz.value is not None
+    return assessed.waz.value
+
+
 @pytest.mark.parametrize(
     ("status", "codes"),
     [
@@ -38,7 +44,10 @@ NORMAL, MODERATE, SEVERE = Severity.NORMAL, Severity.MODERATE, Severity.SEVERE
         (NutritionStatus(SEVERE, None, None, None, 3), ["underweight_severe", "vn_grade_3"]),
         (NutritionStatus(NORMAL, NORMAL, NORMAL, SEVERE, 0), ["overweight_severe"]),
         # Oedema: severe without a weight-based z-score, so without a grade.
-        (NutritionStatus(SEVERE, None, SEVERE, None, None), ["underweight_severe", "wasting_severe"]),
+        (
+            NutritionStatus(SEVERE, None, SEVERE, None, None),
+            ["underweight_severe", "wasting_severe"],
+        ),
     ],
 )
 def test_classification_codes_name_the_condition_its_severity_and_the_vietnamese_grade(
@@ -56,8 +65,9 @@ def test_a_visit_is_published_with_its_scores_status_and_provenance(
     (assessed,) = published()
     assert (assessed.visit_id, assessed.child_id, assessed.age_days) == (visit.visit_id, child, 300)
     assert (assessed.facility, assessed.residence) == ("TYT-38004", "38004")
-    assert assessed.waz is not None and not assessed.waz.flagged
-    assert assessed.waz.value == pytest.approx(-2.411, abs=5e-4)  # full precision is published
+    assert assessed.waz is not None
+    # Full precision is published.
+    assert (assessed.waz.value, assessed.waz.flagged) == (pytest.approx(-2.411, abs=5e-4), False)
     assert assessed.hcaz is None  # not measured
     assert assessed.classification == ["underweight_moderate", "wasting_moderate", "vn_grade_1"]
     assert not assessed.faltering
@@ -104,9 +114,7 @@ def test_an_amended_visit_is_scored_again_and_an_older_revision_ignored(
     assert send(second.model_copy(update={"weight_kg": 9.0, "revision": 2})) == ["accepted"]
     (after,) = published()
     assert (after.visit_id, after.revision, after.faltering) == (second.visit_id, 2, False)
-    assert before.waz is not None and after.waz is not None
-    assert after.waz.value is not None and before.waz.value is not None
-    assert after.waz.value > before.waz.value
+    assert waz(after) > waz(before)
 
     assert send(second) == ["stale"]  # revision 1 again, late
     assert published() == []
@@ -148,7 +156,11 @@ def test_a_voided_visit_is_published_voided_and_is_no_reference(
     voided, followed = published()
     assert (voided.visit_id, voided.voided, voided.revision) == (second.visit_id, True, 1)
     assert voided.waz is not None  # what is withdrawn is still named
-    assert (followed.visit_id, followed.voided, followed.faltering) == (third.visit_id, False, False)
+    assert (followed.visit_id, followed.voided, followed.faltering) == (
+        third.visit_id,
+        False,
+        False,
+    )
 
 
 def test_a_weight_taken_with_oedema_is_no_reference(
@@ -174,9 +186,7 @@ def test_a_visit_before_its_child_is_known_is_scored_from_its_own_sex_and_birth_
     assert send(girl, new_visit(boy, 300, 8.0)) == ["accepted", "accepted"]
     as_girl, as_boy = published()
     assert (as_girl.sex, as_boy.sex) == ("F", "M")
-    assert as_girl.waz is not None and as_boy.waz is not None
-    assert as_girl.waz.value is not None and as_boy.waz.value is not None
-    assert as_girl.waz.value > as_boy.waz.value  # 8 kg is more for a girl of that age
+    assert waz(as_girl) > waz(as_boy)  # 8 kg is more for a girl of that age
 
 
 def test_a_merged_childs_visit_moves_to_the_surviving_child(

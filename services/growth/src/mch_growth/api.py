@@ -3,8 +3,7 @@
 
 from __future__ import annotations
 
-import datetime as dt
-from datetime import date
+from datetime import date, datetime
 from typing import Annotated, Any, Final, Literal
 from uuid import UUID
 
@@ -25,7 +24,6 @@ from mch_growth.domain.zscores import (
     ENGINE_VERSION,
     REFERENCE,
     Indicator,
-    Sex,
     WhzTable,
     age_in_days,
     shown,
@@ -229,11 +227,12 @@ def child_chart(
 ) -> Response:
     series = _known_child(ctx, child_id)
     if indicator == "wfh":
-        last = series.visits[-1][0].visit_date if series.visits else dt.datetime.now(VN_TZ).date()
+        last = series.visits[-1][0].visit_date if series.visits else datetime.now(VN_TZ).date()
         indicator = stature_chart(age_in_days(series.birth_date, last))
     visits = [processing.measurement_of(visit) for visit, _ in series.visits]
-    sex = Sex.MALE if series.sex == "M" else Sex.FEMALE
-    svg = render_chart(indicator, sex, chart_points(indicator, visits), lang)
+    svg = render_chart(
+        indicator, processing.SEXES[series.sex], chart_points(indicator, visits), lang
+    )
     return Response(svg, media_type="image/svg+xml")
 
 

@@ -34,6 +34,7 @@ from .domain.zscores import Indicator, Measurement, Position, Sex, age_in_days
 from .storage import GrowthChild, GrowthVisit
 
 SOURCE = "mch-growth"
+SEXES: Final[dict[SexCode, Sex]] = {"M": Sex.MALE, "F": Sex.FEMALE}
 _POSITIONS = {"lying": Position.LYING, "standing": Position.STANDING, None: Position.UNKNOWN}
 _PUBLISHED: Final[tuple[Indicator, ...]] = ("waz", "lhaz", "whz", "baz", "hcaz")
 _MALNOURISHED = (Severity.MODERATE, Severity.SEVERE)
@@ -61,7 +62,7 @@ def _child(session: Session, data: r.PersonState) -> None:
 
 def measurement_of(visit: r.ChildVisitRecorded) -> Measurement:
     return Measurement(
-        sex=Sex.MALE if visit.sex == "M" else Sex.FEMALE,
+        sex=SEXES[visit.sex],
         age_days=age_in_days(visit.birth_date, visit.visit_date),
         weight_kg=visit.weight_kg,
         length_height_cm=visit.length_height_cm,

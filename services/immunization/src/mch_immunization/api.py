@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from fastapi import APIRouter, HTTPException
 from pydantic import BaseModel, ConfigDict, Field
@@ -98,7 +98,7 @@ def _unprocessable(problems: Sequence[tuple[Sequence[str | int], str]], kind: st
     )
 
 
-def _summary(schedule: Schedule) -> ScheduleSummary:
+def schedule_summary(schedule: Schedule) -> ScheduleSummary:
     return ScheduleSummary(
         id=schedule.id,
         version=schedule.version,
@@ -110,24 +110,35 @@ def _summary(schedule: Schedule) -> ScheduleSummary:
     )
 
 
-def create_router(catalog: ScheduleCatalog | None = None) -> APIRouter:
-    """Routes over ``catalog`` (by default the shipped schedules, see ``load_catalog``)."""
-    schedules = catalog if catalog is not None else load_catalog()
+def create_router(
+    catalog: ScheduleCatalog | Callable[[], ScheduleCatalog] | None = None,
+) -> APIRouter:
+    """Routes over ``catalog`` (by default the shipped schedules, see ``load_catalog``), or over
+    the catalog a callable returns on each request (a service whose schedules change)."""
+    if callable(catalog):
+        current = catalog
+    else:
+        fixed = catalog if catalog is not None else load_catalog()
+
+        def current() -> ScheduleCatalog:
+            return fixed
+
     router = APIRouter(prefix="/v1", tags=["immunization"])
 
     @router.get("/schedules", response_model=list[ScheduleSummary])
     def list_schedules() -> list[ScheduleSummary]:
-        return [_summary(schedule) for schedule in schedules.schedules.values()]
+        return [schedule_summary(schedule) for schedule in current().schedules.values()]
 
     @router.get("/schedules/{schedule_id}", response_model=ScheduleSpec)
     def show_schedule(schedule_id: str) -> ScheduleSpec:
-        schedule = schedules.get(schedule_id)
+        schedule = current().get(schedule_id)
         if schedule is None:
             raise HTTPException(status_code=404, detail=f"unknown schedule {schedule_id!r}")
         return schedule.spec
 
     @router.post("/forecast", response_model=ForecastOut)
     def post_forecast(body: ForecastRequest) -> ForecastOut:
+        schedules = current()
         if body.schedule is not None:
             schedule = schedules.get(body.schedule)
             if schedule is None:

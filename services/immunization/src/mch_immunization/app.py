@@ -5,20 +5,50 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from mch_events.broker import KafkaSettings
-from mch_servicekit.app import create_service
+from mch_servicekit.app import ServiceContext, create_service
 
+from . import handlers
 from .api import create_router
+from .catalog import ScheduleBook
+from .forecasting import Forecaster
+from .orgunits import OrgUnits
+from .processing import RecordsConsumer
+from .service_api import create_service_router
 from .settings import ImmunizationSettings
 
 
 def create_app(
     settings: ImmunizationSettings | None = None, kafka: KafkaSettings | None = None
 ) -> FastAPI:
-    return create_service(
+    settings = settings or ImmunizationSettings()
+    app = create_service(
         "immunization",
-        settings=settings or ImmunizationSettings(),
+        settings=settings,
         kafka=kafka,
-        routers=[create_router()],
         title="mch-platform immunization",
         description="EPI schedules as data, dose evaluation, forecasts and defaulters.",
     )
+    ctx: ServiceContext = app.state.ctx
+    schedules = ScheduleBook(ctx.engine, settings.schedules_dir)
+    orgunits = OrgUnits()
+    forecaster = Forecaster(schedules, orgunits)
+    reforecasting = handlers.Reforecasting(
+        ctx.engine,
+        forecaster,
+        schedules,
+        interval=settings.reforecast_interval_seconds,
+        wake_relay=ctx.relay.wake,
+    )
+    consumer = RecordsConsumer(orgunits, changed=reforecasting.wake)
+    handlers.register(ctx, consumer, reforecasting)
+    app.include_router(create_router(lambda: schedules.catalog))
+    app.include_router(
+        create_service_router(
+            ctx.engine,
+            schedules,
+            orgunits,
+            today=forecaster.today,
+            schedules_changed=reforecasting.wake,
+        )
+    )
+    return app

@@ -30,8 +30,9 @@ class ImmunizationStatusChanged(InternalContract):
     ``series_complete`` and ``fully_immunized`` the date of the dose that completed it, for
     ``protected_at_birth`` the delivery date."""
     until: dt.date | None = None
-    """``dose_overdue`` that stopped holding: the date the dose was given, else the day it was found
-    no longer overdue (it expired, left the person's schedule, or the person died)."""
+    """``dose_overdue`` that stopped holding: the date the dose was given, else the date of the
+    person's death, else the day it was found no longer overdue (it expired, left the person's
+    schedule, or the person's records were voided)."""
     vaccine: str | None = None
     """Series code of the schedule (``PENTA``, ``TT``)."""
     dose: int | None = None

@@ -57,7 +57,8 @@ class Recorded:
         return population_of(self.role)
 
 
-def population_of(role: Role) -> Population:
+def population_of(role: str) -> Population:
+    """Mothers are forecast on the women's schedule, everyone else on the child schedule."""
     return "women" if role == "mother" else "child"
 
 

@@ -127,7 +127,10 @@ def _order(key: FactKey) -> tuple[str, str, int, str]:
 def to_json(status: Status) -> str:
     """The stored form: a list of ``[fact, vaccine, dose, birth_id, since]``, in a stable order."""
     return json.dumps(
-        [[*key, since.isoformat()] for key, since in sorted(status.items(), key=lambda i: _order(i[0]))]
+        [
+            [*key, since.isoformat()]
+            for key, since in sorted(status.items(), key=lambda i: _order(i[0]))
+        ]
     )
 
 

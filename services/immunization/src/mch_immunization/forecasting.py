@@ -1,0 +1,271 @@
+"""Forecasting people again: load what was recorded about them, forecast as of today with the
+schedule in force, keep the forecast and the overdue doses, and publish the status facts that
+changed (outbox), all in the caller's transaction."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Callable, Sequence
+
+from sqlalchemy import and_, delete, exists, or_, select, update
+from sqlalchemy.sql.elements import ColumnElement
+from sqlmodel import Session
+
+from mch_events import outbox, topics
+from mch_events.contracts.immunization import ImmunizationStatusChanged
+from mch_events.envelope import VN_TZ, new_event
+
+from .catalog import ScheduleBook
+from .domain.engine import GivenDose
+from .domain.person import (
+    Delivery,
+    Pregnancy,
+    Recorded,
+    Residence,
+    Role,
+    forecast_date,
+    forecast_recorded,
+    population_of,
+    residence_on,
+)
+from .domain.schedule import Population
+from .domain.status import Change, changes, from_json, status_of, to_json
+from .orgunits import OrgUnits
+from .storage import (
+    ImmunizationBirth,
+    ImmunizationDose,
+    ImmunizationMerge,
+    ImmunizationOverdue,
+    ImmunizationPerson,
+    ImmunizationPregnancy,
+)
+
+SOURCE = "mch-immunization"
+_ROLES: tuple[Role, ...] = ("child", "mother")
+
+
+def today_in_vietnam() -> dt.date:
+    return dt.datetime.now(VN_TZ).date()
+
+
+class Forecaster:
+    def __init__(
+        self,
+        schedules: ScheduleBook,
+        orgunits: OrgUnits,
+        today: Callable[[], dt.date] = today_in_vietnam,
+    ) -> None:
+        self._schedules = schedules
+        self._orgunits = orgunits
+        self.today = today
+
+    # -- choosing whom -----------------------------------------------------------------------------
+    def lock_person(self, session: Session, person_id: str) -> ImmunizationPerson | None:
+        return session.get(ImmunizationPerson, person_id, with_for_update=True)
+
+    def lock_stale(self, session: Session, limit: int, after: str) -> list[ImmunizationPerson]:
+        """The next ``limit`` people after ``after`` (by id) to forecast again, locked: those whose
+        records changed, and those who count and whose forecast is not of today or not of the
+        schedule now in force. Rows another transaction holds are skipped, not waited for: it is
+        changing their records, so they will be pending again."""
+        today = self.today()
+        person = ImmunizationPerson
+        outdated: list[ColumnElement[bool]] = [
+            person.forecast_on.is_(None),  # type: ignore[union-attr]
+            person.forecast_on < today,  # type: ignore[list-item, operator]
+        ]
+        for role in _ROLES:
+            schedule = self._schedules.catalog.default_for(population_of(role), today)
+            if schedule is not None:
+                outdated.append(
+                    and_(
+                        person.role == role,
+                        or_(
+                            person.schedule_version.is_(None),  # type: ignore[union-attr]
+                            person.schedule_version != schedule.label,
+                        ),
+                    )
+                )
+        counts = and_(person.voided == False, ~_is_duplicate())  # noqa: E712
+        query = (
+            select(person)
+            .where(person.person_id > after, or_(person.pending, and_(counts, or_(*outdated))))  # type: ignore[arg-type]
+            .order_by(person.person_id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        return [row for (row,) in session.exec(query).all()]  # type: ignore[call-overload]
+
+    # -- forecasting ---------------------------------------------------------------------------
+    def refresh(self, session: Session, people: Sequence[ImmunizationPerson]) -> None:
+        """Forecast each (locked) person again; one who no longer counts loses every fact."""
+        ids = [p.person_id for p in people]
+        duplicates = set(
+            session.exec(  # type: ignore[call-overload]
+                select(ImmunizationMerge.duplicate_id).where(
+                    ImmunizationMerge.duplicate_id.in_(ids)  # type: ignore[attr-defined]
+                )
+            ).scalars()
+        )
+        recorded = _load_recorded(session, [p for p in people if p.person_id not in duplicates])
+        for row in people:
+            found = recorded.get(row.person_id)
+            if row.voided or found is None:
+                self._retract(session, row)
+            else:
+                self._forecast(session, row, found)
+
+    def _forecast(self, session: Session, row: ImmunizationPerson, recorded: Recorded) -> None:
+        today = self.today()
+        population = recorded.population
+        schedule = self._schedules.catalog.default_for(population, today)
+        if schedule is None:
+            raise LookupError(f"no {population} schedule is loaded")
+        as_of = forecast_date(recorded, today)
+        residence = residence_on(recorded.residences, as_of)
+        ancestors = self._orgunits.ancestors(session, residence, as_of)
+        result = forecast_recorded(schedule, recorded, ancestors, as_of)
+        status = status_of(result, recorded.birth_date, recorded.deliveries, recorded.died_on)
+        stopped_on = min(recorded.died_on, as_of) if recorded.died_on else as_of
+        found = changes(from_json(row.status), status, result, stopped_on)
+        if row.residence is not None and row.residence != residence:
+            # Defaulter lists follow a person who moves.
+            session.execute(
+                update(ImmunizationOverdue)
+                .where(
+                    ImmunizationOverdue.person_id == row.person_id,  # type: ignore[arg-type]
+                    ImmunizationOverdue.until.is_(None),  # type: ignore[union-attr]
+                )
+                .values(residence=residence)
+            )
+        row.forecast = json.dumps(result.to_dict(), separators=(",", ":"))
+        row.forecast_on, row.residence, row.schedule_version = as_of, residence, schedule.label
+        row.status, row.pending = to_json(status), False
+        session.add(row)
+        for change in found:
+            if change.key.fact == "dose_overdue":
+                _keep_overdue(session, row.person_id, residence, change)
+            _publish(session, row, change, population, as_of)
+
+    def _retract(self, session: Session, row: ImmunizationPerson) -> None:
+        """Voided, or merged into another person: nothing of theirs counts any more."""
+        today = self.today()
+        found = changes(from_json(row.status), {}, None, today)
+        session.execute(
+            delete(ImmunizationOverdue).where(
+                ImmunizationOverdue.person_id == row.person_id  # type: ignore[arg-type]
+            )
+        )
+        row.forecast, row.forecast_on, row.status, row.pending = None, today, to_json({}), False
+        row.residence = residence_on(_residences(row), today)
+        session.add(row)
+        for change in found:
+            _publish(session, row, change, population_of(row.role), today)
+
+
+def _keep_overdue(session: Session, person_id: str, residence: str, change: Change) -> None:
+    vaccine, dose = change.key.vaccine or "", change.key.dose or 0
+    row = session.get(ImmunizationOverdue, (person_id, vaccine, dose))
+    if row is None:
+        if not change.holds:
+            return
+        row = ImmunizationOverdue(
+            person_id=person_id, vaccine=vaccine, dose=dose, since=change.since, residence=residence
+        )
+    row.since, row.until, row.residence = change.since, change.until, residence
+    session.add(row)
+
+
+def _publish(
+    session: Session,
+    row: ImmunizationPerson,
+    change: Change,
+    population: Population,
+    as_of: dt.date,
+) -> None:
+    key = change.key
+    event = ImmunizationStatusChanged.model_validate(
+        {
+            "person_id": row.person_id,
+            "status": key.fact,
+            "holds": change.holds,
+            "since": change.since,
+            "until": change.until,
+            "vaccine": key.vaccine,
+            "dose": key.dose,
+            "birth_id": key.birth_id,
+            "population": population,
+            "sex": row.sex,
+            "birth_date": row.birth_date,
+            "residence": row.residence,
+            "as_of": as_of,
+            "schedule_version": row.schedule_version,
+        }
+    )
+    outbox.add(
+        session, new_event(event, source=SOURCE), topic=topics.IMMUNIZATION, key=row.person_id
+    )
+
+
+def _role(row: ImmunizationPerson) -> Role:
+    return "mother" if row.role == "mother" else "child"
+
+
+def _is_duplicate() -> ColumnElement[bool]:
+    return exists().where(ImmunizationMerge.duplicate_id == ImmunizationPerson.person_id)
+
+
+def _residences(row: ImmunizationPerson) -> tuple[Residence, ...]:
+    return tuple(
+        Residence(dt.date.fromisoformat(since) if since else None, code)
+        for since, code in json.loads(row.residences)
+    )
+
+
+def _load_recorded(session: Session, people: Sequence[ImmunizationPerson]) -> dict[str, Recorded]:
+    """What was recorded about each person (voided records left out), in three queries."""
+    ids = [p.person_id for p in people]
+    doses: dict[str, list[GivenDose]] = {}
+    for (dose,) in session.exec(  # type: ignore[call-overload]
+        select(ImmunizationDose).where(
+            ImmunizationDose.person_id.in_(ids),  # type: ignore[attr-defined]
+            ImmunizationDose.voided == False,  # noqa: E712
+        )
+    ).all():
+        doses.setdefault(dose.person_id, []).append(GivenDose(dose.vaccine, dose.date))
+    mothers = [p.person_id for p in people if p.role == "mother"]
+    pregnancies: dict[str, list[Pregnancy]] = {}
+    deliveries: dict[str, list[Delivery]] = {}
+    if mothers:
+        for (pregnancy,) in session.exec(  # type: ignore[call-overload]
+            select(ImmunizationPregnancy).where(
+                ImmunizationPregnancy.mother_id.in_(mothers),  # type: ignore[attr-defined]
+                ImmunizationPregnancy.voided == False,  # noqa: E712
+            )
+        ).all():
+            pregnancies.setdefault(pregnancy.mother_id, []).append(
+                Pregnancy(pregnancy.pregnancy_id, pregnancy.edd)
+            )
+        for (birth,) in session.exec(  # type: ignore[call-overload]
+            select(ImmunizationBirth).where(
+                ImmunizationBirth.mother_id.in_(mothers),  # type: ignore[attr-defined]
+                ImmunizationBirth.voided == False,  # noqa: E712
+            )
+        ).all():
+            deliveries.setdefault(birth.mother_id, []).append(
+                Delivery(birth.birth_id, birth.pregnancy_id, birth.birth_date)
+            )
+    recorded = {}
+    for p in people:
+        recorded[p.person_id] = Recorded(
+            role=_role(p),
+            sex="F" if p.sex == "F" else "M",
+            birth_date=p.birth_date,
+            residences=_residences(p),
+            doses=tuple(doses.get(p.person_id, ())),
+            died_on=p.died_on,
+            pregnancies=tuple(pregnancies.get(p.person_id, ())),
+            deliveries=tuple(deliveries.get(p.person_id, ())),
+        )
+    return recorded

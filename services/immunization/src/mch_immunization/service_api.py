@@ -1,0 +1,218 @@
+"""HTTP edges over the service's stored state: a person's forecast, defaulter lists, schedule
+uploads."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Body, HTTPException, Query, Response
+from fastapi.responses import HTMLResponse, PlainTextResponse
+from pydantic import BaseModel, ConfigDict
+from sqlalchemy import Engine, or_, select
+from sqlmodel import Session
+
+from mch_events.orgtree import OrgTree, OrgTreeError
+
+from . import defaulters_page
+from .api import ForecastOut, ScheduleSummary, schedule_summary
+from .catalog import ScheduleBook, ScheduleConflict
+from .domain.defaulters import OverdueRow, group_by_commune
+from .domain.person import population_of
+from .domain.schedule import Population, ScheduleError
+from .orgunits import OrgUnits
+from .storage import ImmunizationMerge, ImmunizationOverdue, ImmunizationPerson
+
+_IN_CHUNK = 500
+"""Residence codes per ``IN (...)`` list: a province has a few hundred communes, the country
+thousands."""
+
+
+class PersonForecastOut(ForecastOut):
+    person_id: str
+    population: Population
+    as_of: dt.date
+    """The date the forecast was made for (today's, once the periodic job has run)."""
+    residence: str
+
+
+class OverdueOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    vaccine: str
+    dose: int
+    since: dt.date
+    days: int
+
+
+class DefaulterOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    person_id: str
+    population: Population
+    birth_date: dt.date
+    overdue: list[OverdueOut]
+
+
+class CommuneOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    code: str
+    name: str
+    people: list[DefaulterOut]
+
+
+class DefaultersOut(BaseModel):
+    orgunit: str
+    name: str
+    as_of: dt.date
+    communes: list[CommuneOut]
+
+
+def create_service_router(
+    engine: Engine,
+    schedules: ScheduleBook,
+    orgunits: OrgUnits,
+    today: Callable[[], dt.date],
+    schedules_changed: Callable[[], None],
+) -> APIRouter:
+    router = APIRouter(prefix="/v1", tags=["immunization"])
+
+    @router.get("/people/{person_id}/immunizations", response_model=PersonForecastOut)
+    def person_immunizations(person_id: str) -> PersonForecastOut:
+        """The person's stored forecast and the schedule version that produced it."""
+        with Session(engine) as session:
+            row = session.get(ImmunizationPerson, person_id)
+            merge = session.get(ImmunizationMerge, person_id)
+        if merge is not None:
+            raise HTTPException(404, f"person {person_id} was merged into {merge.surviving_id}")
+        if row is None:
+            raise HTTPException(404, f"unknown person {person_id}")
+        if row.voided:
+            raise HTTPException(404, f"person {person_id} was voided")
+        if row.forecast is None or row.forecast_on is None or row.residence is None:
+            raise HTTPException(404, f"person {person_id} has no forecast yet")
+        forecast = ForecastOut.model_validate_json(row.forecast)
+        return PersonForecastOut(
+            person_id=row.person_id,
+            population=population_of(row.role),
+            as_of=row.forecast_on,
+            residence=row.residence,
+            schedule_version=forecast.schedule_version,
+            doses=forecast.doses,
+        )
+
+    @router.get(
+        "/defaulters",
+        response_model=DefaultersOut,
+        responses={200: {"content": {"text/csv": {}, "text/html": {}}}},
+    )
+    def defaulters(
+        orgunit: Annotated[str, Query(description="Org-unit code: commune, district, province")],
+        as_of: Annotated[dt.date | None, Query(description="Default: today")] = None,
+        output: Annotated[Literal["json", "csv", "html"], Query(alias="format")] = "json",
+    ) -> Any:
+        """Children and women with overdue doses living in the org unit's subtree (the tree in
+        force on ``as_of``), grouped by commune, with what is overdue and since when."""
+        now = today()
+        day = as_of or now
+        if day > now:
+            raise HTTPException(
+                422, f"as_of {day} is after today ({now}): forecasts are made as of today"
+            )
+        with Session(engine) as session:
+            try:
+                tree = orgunits.tree(session)
+            except OrgTreeError as error:
+                raise HTTPException(
+                    503, f"the org-unit tree is being updated; retry: {error}"
+                ) from None
+            unit = tree.get(orgunit, day)
+            if unit is None:
+                raise HTTPException(404, f"org unit {orgunit!r} is not in force on {day}")
+            codes = [orgunit, *(u.code for u in tree.subtree(orgunit, day))]
+            rows = _overdue_on(session, codes, day)
+        communes = group_by_commune(rows, day, lambda code: _name(tree, code, day))
+        if output == "csv":
+            return PlainTextResponse(
+                defaulters_page.to_csv(communes),
+                media_type="text/csv; charset=utf-8",
+                headers={
+                    "Content-Disposition": f'attachment; filename="defaulters-{orgunit}-{day}.csv"'
+                },
+            )
+        if output == "html":
+            return HTMLResponse(defaulters_page.to_html(orgunit, unit.name, day, communes))
+        return DefaultersOut(
+            orgunit=orgunit,
+            name=unit.name,
+            as_of=day,
+            communes=[CommuneOut.model_validate(c) for c in communes],
+        )
+
+    @router.post(
+        "/schedules",
+        response_model=ScheduleSummary,
+        status_code=201,
+        responses={200: {"description": "This version was already loaded, unchanged"}},
+    )
+    def upload_schedule(
+        document: Annotated[dict[str, Any], Body(description="A schedule document, as a file")],
+        response: Response,
+    ) -> ScheduleSummary:
+        """Validate and keep a schedule (a new version of a loaded one, or a new schedule); everyone
+        it concerns is forecast again and only the changes are published."""
+        try:
+            schedule, created = schedules.upload(document)
+        except ScheduleError as error:
+            raise HTTPException(
+                422,
+                [
+                    {"loc": ["body"], "msg": problem, "type": "inconsistent_schedule"}
+                    for problem in error.problems
+                ],
+            ) from None
+        except ScheduleConflict as error:
+            raise HTTPException(409, str(error)) from None
+        if created:
+            schedules_changed()
+        else:
+            response.status_code = 200
+        return schedule_summary(schedule)
+
+    return router
+
+
+def _overdue_on(session: Session, codes: list[str], day: dt.date) -> list[OverdueRow]:
+    """The doses overdue on ``day`` of the people living in ``codes``."""
+    overdue, person = ImmunizationOverdue, ImmunizationPerson
+    rows: list[OverdueRow] = []
+    for start in range(0, len(codes), _IN_CHUNK):
+        query = (
+            select(overdue, person.role, person.birth_date)
+            .join(person, person.person_id == overdue.person_id)  # type: ignore[arg-type]
+            .where(
+                overdue.residence.in_(codes[start : start + _IN_CHUNK]),  # type: ignore[attr-defined]
+                overdue.since <= day,  # type: ignore[operator]
+                or_(overdue.until.is_(None), overdue.until > day),  # type: ignore[union-attr, operator]
+            )
+        )
+        for dose, role, birth_date in session.exec(query).all():  # type: ignore[call-overload]
+            rows.append(
+                OverdueRow(
+                    person_id=dose.person_id,
+                    population=population_of(role),
+                    birth_date=birth_date,
+                    residence=dose.residence,
+                    vaccine=dose.vaccine,
+                    dose=dose.dose,
+                    since=dose.since,
+                )
+            )
+    return rows
+
+
+def _name(tree: OrgTree, code: str, day: dt.date) -> str:
+    unit = tree.get(code, day)
+    return unit.name if unit is not None else ""
