@@ -32,8 +32,12 @@ anything staged in the session for a rejected event is rolled back."""
 
 @runtime_checkable
 class BatchApply(Protocol):
-    """An ``ApplyFn`` that sees the batch's new events before applying them one by one, so it can
-    load what they refer to in a few queries instead of a few per event."""
+    """An ``ApplyFn`` for busy consumers. It sees the batch's new events before applying them one
+    by one, so it can load what they refer to in a few queries instead of a few per event; and it
+    rejects an event (raises ``EventError`` or answers ``rejected``) only before changing anything
+    for it. Its batches therefore run without a savepoint per event, and the changes are written
+    together; an error of any other kind rolls the batch back, and it runs again with a savepoint
+    per event, so the one failing event is rejected and the others are kept."""
 
     def __call__(self, session: Session, event: CloudEvent, data: BaseModel) -> EventResult: ...
 
@@ -55,16 +59,37 @@ class BatchSummary:
         return sum(1 for r in self.results if r.status == status)
 
 
+class _Unguarded(Exception):
+    """An unexpected error in a batch run without savepoints."""
+
+
 def apply_events(
     engine: Engine,
     consumer: str,
     events: Sequence[tuple[CloudEvent, dict[str, str]]],
     apply: ApplyFn,
 ) -> list[EventResult]:
-    """Apply events in one transaction; each in a savepoint so one rejection spares the rest.
+    """Apply events in one transaction; each in a savepoint so one rejection spares the rest
+    (a ``BatchApply`` needs none, see there).
 
     Events already processed by ``consumer`` are answered ``duplicate`` and not applied again.
     """
+    if isinstance(apply, BatchApply):
+        try:
+            return _apply_batch(engine, consumer, events, apply, guarded=False)
+        except _Unguarded as exc:
+            log.warning("%s: %s; applying the batch again event by event", consumer, exc.__cause__)
+    return _apply_batch(engine, consumer, events, apply, guarded=True)
+
+
+def _apply_batch(
+    engine: Engine,
+    consumer: str,
+    events: Sequence[tuple[CloudEvent, dict[str, str]]],
+    apply: ApplyFn,
+    *,
+    guarded: bool,
+) -> list[EventResult]:
     results: list[EventResult] = []
     with Session(engine) as session:
         seen = idempotency.processed_among(session, consumer, [e.id for e, _ in events])
@@ -79,22 +104,43 @@ def apply_events(
                 kind=trace.SpanKind.CONSUMER,
                 attributes={"messaging.message.id": event.id, "cloudevents.event_type": event.type},
             ) as span:
-                results.append(_apply_one(session, consumer, event, apply, seen))
+                if guarded:
+                    results.append(_apply_guarded(session, consumer, event, apply, seen))
+                else:
+                    results.append(_apply_unguarded(session, event, apply, seen))
                 span.set_attribute("mch.result", results[-1].status)
             if fresh and results[-1].status not in ("held", "rejected"):
-                # Claimed in bulk below, in the same transaction as the changes.
+                # Claimed in bulk below, in the same transaction as the changes. A held event is
+                # claimed when it is finally applied.
                 applied.append(event.id)
                 seen.add(event.id)
-        idempotency.claim_all(session, consumer, applied)
-        session.commit()
+        try:
+            idempotency.claim_all(session, consumer, applied)
+            session.commit()
+        except Exception as exc:
+            if guarded:
+                raise
+            raise _Unguarded(f"writing the batch failed: {type(exc).__name__}") from exc
     return results
 
 
-def _apply_one(
+def _apply_unguarded(
+    session: Session, event: CloudEvent, apply: ApplyFn, seen: set[str]
+) -> EventResult:
+    if event.id in seen:
+        return EventResult(id=event.id, status="duplicate")
+    try:
+        result = apply(session, event, parse_data(event))
+    except EventError as exc:
+        return EventResult(id=event.id, status="rejected", problems=exc.problems)
+    except Exception as exc:
+        raise _Unguarded(f"event {event.id} failed: {type(exc).__name__}") from exc
+    return result
+
+
+def _apply_guarded(
     session: Session, consumer: str, event: CloudEvent, apply: ApplyFn, seen: set[str]
 ) -> EventResult:
-    """``seen``: the ids processed before or earlier in the batch. A held event is not claimed:
-    it is claimed when it is finally applied."""
     if event.id in seen:
         return EventResult(id=event.id, status="duplicate")
     savepoint = session.begin_nested()
@@ -144,18 +190,18 @@ async def consume_batch(
         try:
             event, headers = decode(record)
         except EventError as exc:
-            await dead_letters.send(record, exc.problems)
             summary.rejected.append((record, exc.problems))
             continue
         decoded.append((record, event, headers))
-    if not decoded:
-        return summary
-    results = await asyncio.to_thread(
-        apply_events, engine, consumer, [(e, h) for _, e, h in decoded], apply
-    )
-    summary.results = results
-    for (record, _, _), result in zip(decoded, results, strict=True):
-        if result.status == "rejected":
-            await dead_letters.send(record, result.problems)
-            summary.rejected.append((record, result.problems))
+    if decoded:
+        results = await asyncio.to_thread(
+            apply_events, engine, consumer, [(e, h) for _, e, h in decoded], apply
+        )
+        summary.results = results
+        for (record, _, _), result in zip(decoded, results, strict=True):
+            if result.status == "rejected":
+                summary.rejected.append((record, result.problems))
+    # All at once: one by one, a flood of bad records would be dead-lettered at the pace of one
+    # broker round trip each.
+    await asyncio.gather(*(dead_letters.send(r, problems) for r, problems in summary.rejected))
     return summary

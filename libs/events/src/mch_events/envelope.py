@@ -137,6 +137,23 @@ def parse_envelope(obj: Any) -> CloudEvent:
             if (p.field or "").split(".")[0] in envelope_fields:
                 problems[i] = p.model_copy(update={"code": ReasonCode.INVALID_ENVELOPE})
         raise EventError(problems) from exc
+    unstorable = [
+        n for n in ("id", "source", "type", "subject") if "\x00" in (getattr(event, n) or "")
+    ]
+    if unstorable:
+        # Consumers store these attributes (the event id, to deduplicate), and PostgreSQL cannot
+        # store a NUL character: one such event would fail its whole batch, again and again.
+        raise EventError(
+            [
+                Problem(
+                    code=ReasonCode.INVALID_ENVELOPE,
+                    field=name,
+                    rule="no_nul_character",
+                    message=f"{name} holds a NUL character",
+                )
+                for name in unstorable
+            ]
+        )
     return event
 
 

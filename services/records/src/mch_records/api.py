@@ -170,19 +170,29 @@ def _view(row: Rejection) -> RejectionView:
 
 @router.post("/v1/rejections/{rejection_id}/resubmit", response_model=EventResult, tags=["events"])
 async def resubmit(rejection_id: int, request: Request, ctx: Ctx, gate: GateDep) -> EventResult:
-    """Re-submit the corrected version of a rejected event (the body is the corrected CloudEvent)."""
-    item = json.loads(await request.body())
+    """Re-submit the corrected version of a rejected event (the body is the corrected CloudEvent,
+    under any id). The rejection is resolved once the correction is accepted (or held)."""
+
+    def exists() -> bool:
+        with Session(ctx.engine) as session:
+            return session.get(Rejection, rejection_id) is not None
+
+    if not await asyncio.to_thread(exists):
+        raise HTTPException(404, f"no rejection {rejection_id}")
+    try:
+        item = json.loads(await request.body())
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise HTTPException(400, f"malformed_json: {exc}") from exc
     result = (await asyncio.to_thread(_ingest, ctx, gate, [item]))[0]
     if result.status in ("accepted", "duplicate", "held"):
 
         def mark() -> None:
             with Session(ctx.engine) as session:
                 row = session.get(Rejection, rejection_id)
-                if row is None:
-                    raise HTTPException(404, f"no rejection {rejection_id}")
-                row.resolved_by = result.id
-                session.add(row)
-                session.commit()
+                if row is not None:
+                    row.resolved_by = result.id
+                    session.add(row)
+                    session.commit()
 
         await asyncio.to_thread(mark)
     return result

@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from mch_events.broker import KafkaSettings
 from mch_servicekit.app import create_service
 
-from . import api, handlers
+from . import api, handlers, people_api
 from .processing import Gate, OrgUnits
 from .settings import RecordsSettings
 
@@ -22,7 +22,7 @@ def create_app(
         "records",
         settings=settings,
         kafka=kafka,
-        routers=[api.router],
+        routers=[api.router, people_api.router],
         title="mch-platform records",
         description="People, pregnancies, visits and org units: the gate for facility events.",
     )

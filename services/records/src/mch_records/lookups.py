@@ -11,16 +11,18 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import json
 import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import event, select
+from sqlalchemy import event, inspect, select
 from sqlmodel import Session
 
 from .storage import HeldEvent, Person, Record, Residence, Void
 
 _KEY = "mch_records.lookups"
+_LISTENING = "mch_records.lookups.listening"
 _IN_CHUNK = 500
 _ID_FIELDS = (
     "mother_id",
@@ -40,7 +42,9 @@ def lookups(session: Session) -> Lookups:
     found = session.info.get(_KEY)
     if found is None:
         found = session.info[_KEY] = Lookups(session)
-        event.listen(session, "after_soft_rollback", _forget_if_storing)
+        if not session.info.get(_LISTENING):
+            session.info[_LISTENING] = True
+            event.listen(session, "after_soft_rollback", _forget_if_storing)
     assert isinstance(found, Lookups)
     return found
 
@@ -51,7 +55,6 @@ def _forget_if_storing(session: Session, _previous: Any) -> None:
     found = session.info.get(_KEY)
     if isinstance(found, Lookups) and found.storing:
         del session.info[_KEY]
-        event.remove(session, "after_soft_rollback", _forget_if_storing)
 
 
 def ids_in(data: Mapping[str, Any]) -> set[str]:
@@ -76,20 +79,38 @@ class Lookups:
         self._residences: dict[str, list[Residence]] = {}
         self._voids: dict[str, Void | None] = {}
         self._waited_for: set[str] | None = None
+        self._waiting: dict[str, list[HeldEvent]] = {}
+        """Held events by the id they wait for, for the ids loaded."""
+        self._held: dict[str, bool] = {}
+        """Whether an event id is held, for the ids loaded."""
         self._storing = 0
 
     # -- loading a batch -------------------------------------------------------------------------
-    def preload(self, ids: Iterable[str]) -> None:
-        """Fetch the people, records, voids and residences ``ids`` name, and the people the
-        records are about, in a few queries."""
-        wanted = [i for i in set(ids) if i not in self._persons or i not in self._records]
+    def preload(self, ids: Iterable[str], event_ids: Iterable[str] = ()) -> None:
+        """Fetch, in a few queries, the people, records, voids and residences ``ids`` name, the
+        people the records are about, the events held waiting for ``ids`` and what those name,
+        and which of ``event_ids`` are held."""
+        wanted = set(ids)
+        fresh = [i for i in wanted if i not in self._waiting]
+        for i in fresh:
+            self._waiting[i] = []
+        for row in self._fetch(HeldEvent, HeldEvent.waiting_for, fresh):
+            self._waiting[row.waiting_for].append(row)
+            self._held[row.event_id] = True
+            wanted |= ids_in(json.loads(row.envelope).get("data") or {})
+        unknown = [e for e in set(event_ids) if e not in self._held]
+        for row in self._fetch(HeldEvent, HeldEvent.event_id, unknown):
+            self._held[row.event_id] = True
+        for e in unknown:
+            self._held.setdefault(e, False)
+        wanted = {i for i in wanted if i not in self._persons or i not in self._records}
         if not wanted:
             return
-        for row in self._fetch(Person, Person.person_id, wanted):
+        for row in self._fetch(Person, Person.person_id, list(wanted)):
             self._persons[row.person_id] = row
-        for row in self._fetch(Record, Record.record_id, wanted):
+        for row in self._fetch(Record, Record.record_id, list(wanted)):
             self._records[row.record_id] = row
-        for row in self._fetch(Void, Void.target_id, wanted):
+        for row in self._fetch(Void, Void.target_id, list(wanted)):
             self._voids[row.target_id] = row
         for i in wanted:
             self._persons.setdefault(i, None)
@@ -105,11 +126,18 @@ class Lookups:
         self._load_residences([p for p in people if p not in self._residences])
 
     def _fetch(self, model: Any, column: Any, ids: Sequence[str]) -> list[Any]:
+        """Rows by id. What this transaction added is cached already, so the query need not see
+        it: not flushing first lets the batch's rows be written together at the end."""
         rows: list[Any] = []
-        for start in range(0, len(ids), _IN_CHUNK):
-            chunk = ids[start : start + _IN_CHUNK]
-            rows.extend(r for (r,) in self.session.exec(select(model).where(column.in_(chunk))))  # type: ignore[call-overload]
+        with self.session.no_autoflush:
+            for start in range(0, len(ids), _IN_CHUNK):
+                chunk = ids[start : start + _IN_CHUNK]
+                rows.extend(r for (r,) in self.session.exec(select(model).where(column.in_(chunk))))  # type: ignore[call-overload]
         return rows
+
+    def _get(self, model: Any, key: str) -> Any:
+        with self.session.no_autoflush:
+            return self.session.get(model, key)
 
     def _load_residences(self, person_ids: Sequence[str]) -> None:
         for p in person_ids:
@@ -120,17 +148,17 @@ class Lookups:
     # -- reading ---------------------------------------------------------------------------------
     def person(self, person_id: str) -> Person | None:
         if person_id not in self._persons:
-            self._persons[person_id] = self.session.get(Person, person_id)
+            self._persons[person_id] = self._get(Person, person_id)
         return self._persons[person_id]
 
     def record(self, record_id: str) -> Record | None:
         if record_id not in self._records:
-            self._records[record_id] = self.session.get(Record, record_id)
+            self._records[record_id] = self._get(Record, record_id)
         return self._records[record_id]
 
     def void(self, target_id: str) -> Void | None:
         if target_id not in self._voids:
-            self._voids[target_id] = self.session.get(Void, target_id)
+            self._voids[target_id] = self._get(Void, target_id)
         return self._voids[target_id]
 
     def residences(self, person_id: str) -> list[Residence]:
@@ -163,12 +191,23 @@ class Lookups:
             current = person.merged_into
         raise RuntimeError(f"the merges from person {person_id} do not end")
 
-    def is_waited_for(self, record_id: str) -> bool:
-        """Whether some held event waits for this id (one query per transaction)."""
-        if self._waited_for is None:
-            rows = self.session.exec(select(HeldEvent.waiting_for).distinct())  # type: ignore[call-overload]
-            self._waited_for = {w for (w,) in rows}
-        return record_id in self._waited_for
+    def waiting_for(self, record_id: str) -> list[HeldEvent]:
+        """The events held waiting for this id, oldest id first."""
+        if record_id not in self._waiting:
+            if self._waited_for is None:  # one query per transaction spares one per id
+                with self.session.no_autoflush:
+                    rows = self.session.exec(select(HeldEvent.waiting_for).distinct())  # type: ignore[call-overload]
+                    self._waited_for = {w for (w,) in rows}
+            found: list[HeldEvent] = []
+            if record_id in self._waited_for:
+                found = list(self._fetch(HeldEvent, HeldEvent.waiting_for, [record_id]))
+            self._waiting[record_id] = found
+        return sorted(self._waiting[record_id], key=lambda h: h.event_id)
+
+    def is_held(self, event_id: str) -> bool:
+        if event_id not in self._held:
+            self._held[event_id] = self._get(HeldEvent, event_id) is not None
+        return self._held[event_id]
 
     def records_of(self, person_id: str) -> list[Record]:
         rows = self.session.exec(  # type: ignore[call-overload]
@@ -182,6 +221,10 @@ class Lookups:
 
     def children_of(self, mother_id: str) -> list[Person]:
         rows = self.session.exec(select(Person).where(Person.mother_id == mother_id)).all()  # type: ignore[call-overload]
+        return [self._cached_person(row) for (row,) in rows]
+
+    def merged_into(self, person_id: str) -> list[Person]:
+        rows = self.session.exec(select(Person).where(Person.merged_into == person_id)).all()  # type: ignore[call-overload]
         return [self._cached_person(row) for (row,) in rows]
 
     def _cached_record(self, row: Record) -> Record:
@@ -223,9 +266,19 @@ class Lookups:
         self.residences(residence.person_id).append(residence)
 
     def add_held(self, held: HeldEvent) -> None:
+        self.waiting_for(held.waiting_for)  # loaded first: later lookups will not query for it
         self.session.add(held)
+        self._held[held.event_id] = True
         if self._waited_for is not None:
             self._waited_for.add(held.waiting_for)
+        self._waiting[held.waiting_for].append(held)
 
     def delete_held(self, held: HeldEvent) -> None:
-        self.session.delete(held)
+        if inspect(held).pending:  # held and released in one transaction, never written
+            self.session.expunge(held)
+        else:
+            self.session.delete(held)
+        self._held[held.event_id] = False
+        waiting = self._waiting.get(held.waiting_for)
+        if waiting is not None and held in waiting:
+            waiting.remove(held)

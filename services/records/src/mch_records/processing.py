@@ -82,12 +82,14 @@ class Gate:
         ids: set[str] = set()
         for event in events:
             ids |= ids_in(event.data)
-        lookups(session).preload(ids)
+        lookups(session).preload(ids, [e.id for e in events])
 
     def apply(self, session: Session, event: CloudEvent, data: BaseModel) -> EventResult:
         known = lookups(session)
         when = checks.care_date(data, event.time)
-        problems = self._org_problems(self.orgunits.tree(session), event, data, when)
+        problems = checks.nul_characters(data) or self._org_problems(
+            self.orgunits.tree(session), event, data, when
+        )
         if problems:
             raise EventError(problems)
         missing = self._missing_reference(known, data)
@@ -159,7 +161,7 @@ class Gate:
 
     # -- holding ---------------------------------------------------------------------------------
     def _hold(self, known: Lookups, event: CloudEvent, ref: checks.Reference) -> EventResult:
-        if known.session.get(HeldEvent, event.id) is None:
+        if not known.is_held(event.id):
             known.add_held(
                 HeldEvent(
                     event_id=event.id,
@@ -187,29 +189,40 @@ class Gate:
         )
 
     def _release_held(self, known: Lookups, record_id: str) -> None:
-        if not known.is_waited_for(record_id):
-            return
-        held = known.session.exec(  # type: ignore[call-overload]
-            select(HeldEvent).where(HeldEvent.waiting_for == record_id).order_by(HeldEvent.event_id)
-        ).all()
-        for (row,) in held:
+        for row in known.waiting_for(record_id):
             self._apply_held(known.session, row)
 
     def _apply_held(self, session: Session, row: HeldEvent) -> None:
         """Apply a held event whose reference may have arrived: stored (and claimed, so a copy
-        arriving later is a duplicate), held again for its next missing reference, or rejected."""
+        arriving later is a duplicate), held again for its next missing reference, or rejected.
+
+        In a batch run with a savepoint per event (after something failed) it gets a savepoint
+        of its own too, so that a failure in it spares the event that released it; without
+        (the fast path), a failure rolls the batch back to be run that way."""
         lookups(session).delete_held(row)
         event = CloudEvent.model_validate_json(row.envelope)
-        nested = session.begin_nested()
+        guard = session.begin_nested() if session.in_nested_transaction() else None
         try:
             result = self.apply(session, event, parse_data(event))
         except EventError as exc:
-            nested.rollback()
+            if guard is not None:
+                guard.rollback()
             record_rejection(session, event.model_dump(mode="json"), exc.problems, "held")
             return
-        nested.commit()
+        except Exception as exc:
+            if guard is None:
+                raise
+            guard.rollback()
+            problem = Problem(
+                code=ReasonCode.PROCESSING_ERROR, message=f"{type(exc).__name__}: {exc}"[:500]
+            )
+            record_rejection(session, event.model_dump(mode="json"), [problem], "held")
+            return
+        if guard is not None:
+            guard.commit()
         if result.status != "held":
-            idempotency.claim(session, CONSUMER, event.id)
+            with session.no_autoflush:  # the batch's rows are written together at the end
+                idempotency.claim_all(session, CONSUMER, [event.id])
 
     def retry_held(self, session: Session) -> int:
         """Apply the held events whose reference exists now. The reference and the event may have
@@ -225,9 +238,11 @@ class Gate:
             )
             .order_by(HeldEvent.received_at)
         ).all()
+        known = lookups(session)
         for (row,) in rows:
-            if session.get(HeldEvent, row.event_id) is not None:  # not released by an earlier one
-                self._apply_held(session, row)
+            if known.is_held(row.event_id):  # not released by an earlier one
+                with session.begin_nested():  # one failing event spares the others
+                    self._apply_held(session, row)
         return len(rows)
 
     def expire_held(self, session: Session, now: dt.datetime) -> list[tuple[CloudEvent, Problem]]:

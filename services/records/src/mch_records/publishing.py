@@ -99,10 +99,3 @@ def _merged_among(known: Lookups, data: BaseModel) -> dict[uuid.UUID, uuid.UUID]
         if surviving != str(person_id):
             merged[person_id] = uuid.UUID(surviving)
     return merged
-
-
-def republish_records(known: Lookups, person: Person, since: dt.date | None = None) -> None:
-    """The person's context (residence, sex, birth date, voided) changed: publish what carries it."""
-    for row in known.records_of(person.person_id):
-        if since is None or row.care_date >= since:
-            publish_record(known, row)

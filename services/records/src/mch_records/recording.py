@@ -36,7 +36,6 @@ from .publishing import (
     publish_person,
     publish_record,
     record_data,
-    republish_records,
 )
 from .storage import Person, Record, Residence, Void
 
@@ -178,7 +177,7 @@ def _residence_change(known: Lookups, event: CloudEvent, data: f.ResidenceChange
             )
         )
     publish_person(known, person)
-    republish_records(known, person, since=data.effective_date)
+    _refresh_records(known, person, since=data.effective_date)
     _follow_mother(known, person)
     return Outcome("accepted")
 
@@ -210,7 +209,16 @@ def _context(known: Lookups, person: Person) -> tuple[Any, ...]:
 def _after_person_change(known: Lookups, person: Person, before: tuple[Any, ...] | None) -> None:
     publish_person(known, person)
     if before is not None and before != _context(known, person):
-        republish_records(known, person)
+        _refresh_records(known, person)
+
+
+def _refresh_records(known: Lookups, person: Person, since: dt.date | None = None) -> None:
+    """The person's context changed: the records about them carry it (and their voided flag
+    follows the person's), so each is published again."""
+    for row in known.records_of(person.person_id):
+        if since is None or row.care_date >= since:
+            _set_record_voided(known, row, person)
+            publish_record(known, row)
 
 
 def _birth_revision(known: Lookups, person: Person) -> int:
@@ -400,12 +408,19 @@ def refresh_person_voided(known: Lookups, person: Person) -> None:
 def refresh_record_voided(known: Lookups, row: Record) -> None:
     person = known.person(row.person_id)
     assert person is not None
+    if _set_record_voided(known, row, person):
+        publish_record(known, row)
+
+
+def _set_record_voided(known: Lookups, row: Record, person: Person) -> bool:
+    """Voided when voided itself or its person is; True when that changed. A delivery that
+    changes passes it on to the children it created."""
     voided = known.void(row.record_id) is not None or person.voided
     if voided == row.voided:
-        return
+        return False
     row.voided = voided
     known.add_record(row)
-    publish_record(known, row)
     if row.kind == "birth":
         for child in known.children_of_birth(row.record_id):
             refresh_person_voided(known, child)
+    return True

@@ -22,13 +22,15 @@ def record_rejection(session: Session, payload: Any, problems: list[Problem], ch
     obj = payload if isinstance(payload, dict) else {}
     session.add(
         Rejection(
-            event_id=_text(obj.get("id")),
-            source=_text(obj.get("source")),
-            event_type=_text(obj.get("type")),
+            event_id=_text(obj.get("id"), 128),
+            source=_text(obj.get("source"), 256),
+            event_type=_text(obj.get("type"), 128),
             channel=channel,
             reason=problems[0].code.value if problems else ReasonCode.PROCESSING_ERROR.value,
             problems=json.dumps([p.model_dump(mode="json", exclude_none=True) for p in problems]),
-            payload=payload if isinstance(payload, str) else json.dumps(payload, default=str),
+            payload=_storable(payload)
+            if isinstance(payload, str)
+            else json.dumps(payload, default=str),
         )
     )
 
@@ -45,5 +47,11 @@ def resolve_rejections(session: Session, accepted_ids: Sequence[str]) -> None:
         )
 
 
-def _text(value: Any) -> str | None:
-    return str(value)[:256] if value is not None else None
+def _text(value: Any, limit: int) -> str | None:
+    """An attribute of a rejected event, cut to its column (it may be why it was rejected)."""
+    return _storable(str(value))[:limit] if value is not None else None
+
+
+def _storable(text: str) -> str:
+    """PostgreSQL cannot store a NUL character: kept visible, as JSON would write it."""
+    return text.replace("\x00", "\\u0000")

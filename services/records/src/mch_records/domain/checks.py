@@ -49,6 +49,32 @@ def birth_day(data: f.Birth) -> dt.date:
     return _as_date(data.birth_date)
 
 
+def nul_characters(data: BaseModel) -> list[Problem]:
+    """Text holding a NUL character, which PostgreSQL cannot store."""
+    problems = []
+    for path, value in _strings(data.model_dump(mode="json"), "data"):
+        if "\x00" in value:
+            problems.append(
+                Problem(
+                    code=ReasonCode.SCHEMA_VIOLATION,
+                    field=path,
+                    rule="no_nul_character",
+                    message=f"{path} holds a NUL character",
+                )
+            )
+    return problems
+
+
+def _strings(value: object, path: str) -> list[tuple[str, str]]:
+    if isinstance(value, str):
+        return [(path, value)]
+    if isinstance(value, dict):
+        return [s for k, v in value.items() for s in _strings(v, f"{path}.{k}")]
+    if isinstance(value, list):
+        return [s for i, v in enumerate(value) for s in _strings(v, f"{path}.{i}")]
+    return []
+
+
 def org_codes(data: BaseModel) -> list[tuple[str, str]]:
     """(field, code) pairs that must name an org unit in force on the care date."""
     codes = []
