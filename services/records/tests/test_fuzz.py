@@ -38,6 +38,7 @@ def test_every_malformed_event_posted_is_rejected_with_a_reason(
         assert result["http_status"] in (413, 422)
 
 
+@pytest.mark.parametrize("records_db", ["sqlite"], indirect=True)  # refused before any database
 @pytest.mark.parametrize(
     ("body", "status"),
     [(b"{not json", 400), (b"\xff\xfe", 400), (json.dumps([{}] * 1001).encode(), 413)],

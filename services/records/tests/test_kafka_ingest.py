@@ -6,17 +6,33 @@ consumer goes on. One service per database is shared by these tests: each uses i
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import itertools
 
 import pytest
 from hypothesis import strategies as st
-from records_garbage import BATCH, GARBAGE, KAFKA_MESSAGES, as_kafka, draw_many, send_raw
+from records_garbage import (
+    BATCH,
+    GARBAGE,
+    KAFKA_MESSAGES,
+    KafkaMessage,
+    as_kafka,
+    draw_many,
+    send_raw,
+)
 from records_helpers import Clinic, RunningService, TopicReader, wait_until
 
 from mch_events import topics
 from mch_events.deadletter import REASON_HEADER
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module")]
+
+
+@functools.cache
+def garbage_messages() -> list[KafkaMessage]:
+    """The same malformed messages for each database (drawing them is the slow part)."""
+    batches = draw_many(st.lists(GARBAGE, min_size=BATCH, max_size=BATCH), KAFKA_MESSAGES // BATCH)
+    return [as_kafka(item, i % 3) for i, item in enumerate(itertools.chain(*batches))]
 
 
 async def test_visits_held_for_their_pregnancy_are_stored_when_it_arrives_either_way(
@@ -53,8 +69,7 @@ async def test_malformed_events_on_kafka_are_dead_lettered_and_the_consumer_goes
     module_service: RunningService,
 ) -> None:
     clinic = Clinic(seed=102)
-    batches = draw_many(st.lists(GARBAGE, min_size=BATCH, max_size=BATCH), KAFKA_MESSAGES // BATCH)
-    messages = [as_kafka(item, i % 3) for i, item in enumerate(itertools.chain(*batches))]
+    messages = garbage_messages()
     valid = clinic.child()
     assert len(messages) >= KAFKA_MESSAGES
 
