@@ -62,7 +62,7 @@ async def test_changes_made_while_the_broker_is_down_arrive_once_it_is_back(
 
     poster = asyncio.create_task(post_all())
     async with TopicReader(kafka_broker.bootstrap_servers) as before:
-        await steps[0].wait()
+        await asyncio.wait_for(steps[0].wait(), 60)
         first = announcing(accepted)
         # Kill it when everything the relay handed over was read back (the poster waits): what
         # the broker acknowledged and nobody read dies with it, and is not the service's to lose.
@@ -76,13 +76,13 @@ async def test_changes_made_while_the_broker_is_down_arrive_once_it_is_back(
         )
         kafka_broker.kill()
     killed.set()
-    await steps[1].wait()
+    await asyncio.wait_for(steps[1].wait(), 60)
     await wait_until(lambda: relay.last_error is not None, 30)
     assert outbox.pending(engine) > 0
 
     with EmbeddedBroker(port=kafka_broker.port, log_file=tmp_path / "revived.log") as revived:
         revived_event.set()
-        await poster
+        await asyncio.wait_for(poster, 60)
         async with TopicReader(revived.bootstrap_servers) as after:
             await wait_until(lambda: outbox.pending(engine) == 0, 60)
             await wait_until(lambda: announcing(accepted) <= announced([before, after]), 30)
