@@ -110,7 +110,6 @@ def run_platform(
             console.print(f"[green]Ready in {time.monotonic() - started:.1f} s[/]")
             for name, url in urls.items():
                 console.print(f"  {name:<13} {url}   API docs: {url}/docs")
-            console.print(f"  dashboard     {urls['reporting']}/dashboard")
             console.print(f"  logs and databases in {data_dir.resolve()}")
             if demo_communes > 0:
                 end = dt.date.today()
