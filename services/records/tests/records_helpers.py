@@ -21,7 +21,7 @@ from pydantic import BaseModel
 from sqlalchemy import Engine, select
 from sqlmodel import Session
 
-from mch_events import topics
+from mch_events import outbox, topics
 from mch_events.consume import apply_events
 from mch_events.contracts import facility as f
 from mch_events.contracts.results import EventResult
@@ -424,8 +424,10 @@ class RunningService:
         """Until the Kafka subscriber has processed ``count`` events since the start."""
         await wait_until(lambda: self.consumed() >= count, seconds)
 
-    async def drain_outbox(self) -> None:
-        await self.ctx.relay.drain(60)
+    async def published_all(self, seconds: float = 60) -> None:
+        """Until the relay has published everything committed so far (the relay publishes at
+        least once: a message may arrive twice, never not at all)."""
+        await wait_until(lambda: outbox.pending(self.ctx.engine) == 0, seconds)
 
     async def publish(self, events: Sequence[CloudEvent]) -> None:
         """Send facility events on Kafka, as a facility system would (binary mode)."""

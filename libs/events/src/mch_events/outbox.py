@@ -93,6 +93,8 @@ class OutboxRelay:
         self._poll_interval = poll_interval
         self._retry_interval = retry_interval
         self._wake = asyncio.Event()
+        self._draining = asyncio.Lock()
+        """One drain at a time: a concurrent ``drain`` (shutdown, tests) would publish rows twice."""
         self._loop: asyncio.AbstractEventLoop | None = None
         self._task: asyncio.Task[None] | None = None
         self._lock_conn: Connection | None = None
@@ -176,6 +178,10 @@ class OutboxRelay:
 
     async def drain_once(self) -> int:
         """Publish one batch; returns how many were published."""
+        async with self._draining:
+            return await self._publish_batch()
+
+    async def _publish_batch(self) -> int:
         rows = await asyncio.to_thread(self._fetch)
         if not rows:
             return 0
