@@ -51,13 +51,19 @@ class EventOutcome(EventResult):
     http_status_code: int
 
 
-def _ingest(ctx: ServiceContext, gate: Gate, items: list[Any]) -> list[EventResult]:
+def _ingest(
+    ctx: ServiceContext, gate: Gate, items: list[Any], body_bytes: int
+) -> list[EventResult]:
     """Validate and apply a batch; the same path as Kafka, plus keeping the rejections."""
     results: list[EventResult | None] = [None] * len(items)
     valid: list[tuple[int, CloudEvent]] = []
     for i, item in enumerate(items):
         try:
-            if len(json.dumps(item, default=str)) > MAX_EVENT_BYTES:
+            # No event can be over the limit when the whole body is not.
+            if (
+                body_bytes > MAX_EVENT_BYTES
+                and len(json.dumps(item, default=str)) > MAX_EVENT_BYTES
+            ):
                 raise EventError(
                     [
                         Problem(
@@ -106,7 +112,7 @@ async def post_events(
     items = parsed if isinstance(parsed, list) else [parsed]
     if len(items) > MAX_BATCH_EVENTS:
         raise HTTPException(413, f"a batch is limited to {MAX_BATCH_EVENTS} events; split it")
-    results = await asyncio.to_thread(_ingest, ctx, gate, items)
+    results = await asyncio.to_thread(_ingest, ctx, gate, items, len(body))
     summary: dict[str, int] = {}
     for result in results:
         summary[result.status] = summary.get(result.status, 0) + 1
@@ -179,11 +185,12 @@ async def resubmit(rejection_id: int, request: Request, ctx: Ctx, gate: GateDep)
 
     if not await asyncio.to_thread(exists):
         raise HTTPException(404, f"no rejection {rejection_id}")
+    body = await request.body()
     try:
-        item = json.loads(await request.body())
+        item = json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise HTTPException(400, f"malformed_json: {exc}") from exc
-    result = (await asyncio.to_thread(_ingest, ctx, gate, [item]))[0]
+    result = (await asyncio.to_thread(_ingest, ctx, gate, [item], len(body)))[0]
     if result.status in ("accepted", "duplicate", "held"):
 
         def mark() -> None:
