@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
+import logging
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -434,3 +435,21 @@ def test_someone_whose_forecast_fails_does_not_hold_the_others_up(
     assert service.person(good).forecast_on == service.today
     assert service.person(bad).forecast_on == TODAY  # keeps the forecast it had
     assert service.job.run() == 1  # and is tried again on the next run
+
+
+def test_the_job_forecasts_everyone_over_several_full_chunks(
+    service: Service, caplog: pytest.LogCaptureFixture
+) -> None:
+    people = [uuid.uuid4() for _ in range(450)]  # two full chunks of 200, then 50
+    events = [(new_event(child(pid), source="mch-records"), {}) for pid in people]
+    results = apply_events(service.engine, "mch-immunization", events, service.consumer)
+    assert {result.status for result in results} == {"accepted"}
+    with caplog.at_level(logging.WARNING):
+        asyncio.run(service.job.tick())  # what the service runs every second
+    assert [r for r in caplog.records if r.levelno >= logging.WARNING] == []
+    with Session(service.engine) as session:
+        forecast = session.exec(  # type: ignore[call-overload]
+            select(ImmunizationPerson.person_id).where(ImmunizationPerson.forecast_on == TODAY)
+        ).all()
+    assert {row[0] for row in forecast} == {str(pid) for pid in people}
+    assert service.job.run() == 0  # nobody is left due

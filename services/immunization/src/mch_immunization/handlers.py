@@ -70,17 +70,20 @@ class Reforecasting:
             with Session(self._engine) as session:
                 self._schedules.refresh(session)
                 people = self._forecaster.lock_stale(session, _CHUNK, after)
+                # Plain ids, read now: the rows expire at commit and are detached once the
+                # session closes, when the next chunk's bound is needed.
+                ids = [p.person_id for p in people]
                 try:
                     with session.begin_nested():
                         self._forecaster.refresh(session, people)
                 except Exception:
-                    self._one_by_one(session, [p.person_id for p in people])
+                    self._one_by_one(session, ids)
                 session.commit()
             self._wake_relay()
-            total += len(people)
-            if len(people) < _CHUNK:
+            total += len(ids)
+            if len(ids) < _CHUNK:
                 return total
-            after = people[-1].person_id
+            after = ids[-1]
 
     def _one_by_one(self, session: Session, person_ids: list[str]) -> None:
         # Someone's records break the forecast: the others must not wait for a fix. The one who
