@@ -23,8 +23,8 @@ from mch_events.contracts import facility as f
 from mch_events.contracts.results import EventResult
 from mch_events.deadletter import PROBLEMS_HEADER, REASON_HEADER
 from mch_events.envelope import CloudEvent, new_event, to_kafka
-from mch_events.idempotency import ProcessedEvent
-from mch_events.outbox import OutboxMessage
+from mch_events.idempotency import processed_table
+from mch_events.outbox import outbox_table
 from mch_platform.embedded_broker import EmbeddedBroker
 from mch_servicekit.app import create_service
 from mch_servicekit.db import make_engine
@@ -47,7 +47,9 @@ def echo(session: Session, event: CloudEvent, data: BaseModel) -> EventResult:
             problems=[Problem(code=ReasonCode.IMPLAUSIBLE_VALUE, field="data.cause", message="no")],
         )
     applied.append(event.id)
-    outbox.add(session, new_event(data, source="probe"), topic=topics.RECORDS, key="k")
+    outbox.add(
+        session, new_event(data, source="probe"), topic=topics.RECORDS, key="k", service="probe"
+    )
     return EventResult(id=event.id, status="accepted")
 
 
@@ -65,7 +67,7 @@ def database(request: pytest.FixtureRequest, tmp_path: object, pg_databases: obj
 
 async def start_app(broker: EmbeddedBroker, database: str) -> tuple[FastAPI, AsyncIterator[None]]:
     engine = make_engine(database)
-    metadata_for([ProcessedEvent, OutboxMessage]).create_all(engine)
+    metadata_for([processed_table("probe"), outbox_table("probe")]).create_all(engine)
     engine.dispose()
     app = create_service(
         "probe",
@@ -163,14 +165,16 @@ async def test_the_outbox_keeps_events_while_the_broker_is_down(
         kafka_broker.kill()
         for _ in range(20):
             with Session(ctx.engine) as session:
-                outbox.add(session, death(), topic=topics.RECORDS, key="k")
+                outbox.add(session, death(), topic=topics.RECORDS, key="k", service="probe")
                 session.commit()
             ctx.relay.wake()
         await asyncio.sleep(1.0)
-        assert outbox.pending(ctx.engine) == 20  # nothing lost, nothing deleted unpublished
+        assert (
+            outbox.pending(ctx.engine, "probe") == 20
+        )  # nothing lost, nothing deleted unpublished
         kafka_broker.start()  # a new, empty broker on the same port
         async with asyncio.timeout(60):
-            while outbox.pending(ctx.engine):  # noqa: ASYNC110 - the database is what we watch
+            while outbox.pending(ctx.engine, "probe"):  # noqa: ASYNC110 - the database is what we watch
                 await asyncio.sleep(0.2)
         published = await collect(kafka_broker, topics.RECORDS, 20)
     assert len(published) == 20

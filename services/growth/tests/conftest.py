@@ -20,7 +20,7 @@ from mch_events.consume import apply_events
 from mch_events.contracts import growth as g
 from mch_events.contracts import records as r
 from mch_events.envelope import new_event
-from mch_events.outbox import OutboxMessage
+from mch_events.outbox import outbox_table
 from mch_growth import processing
 from mch_servicekit.db import make_engine
 from mch_servicekit.migrations import upgrade
@@ -29,6 +29,8 @@ BIRTH = dt.date(2025, 1, 1)
 
 VisitOf = Callable[..., r.ChildVisitRecorded]
 PersonOf = Callable[..., r.PersonState]
+
+GrowthOutbox = outbox_table("growth")
 
 
 def child_visit(
@@ -97,7 +99,9 @@ def send(growth_engine: Engine) -> Callable[..., list[str]]:
 
     def send(*models: BaseModel) -> list[str]:
         events = [(new_event(m, source="mch-records"), {}) for m in models]
-        results = apply_events(growth_engine, "mch-growth", events, processing.apply)
+        results = apply_events(
+            growth_engine, "mch-growth", events, processing.apply, service="growth"
+        )
         return [result.status for result in results]
 
     return send
@@ -113,9 +117,9 @@ def published(growth_engine: Engine) -> Callable[[], list[g.GrowthAssessed]]:
         nonlocal read_up_to
         with Session(growth_engine) as session:
             rows = session.exec(
-                select(OutboxMessage)
-                .where(col(OutboxMessage.id) > read_up_to)
-                .order_by(col(OutboxMessage.id))
+                select(GrowthOutbox)
+                .where(col(GrowthOutbox.id) > read_up_to)
+                .order_by(col(GrowthOutbox.id))
             ).all()
         assessments = []
         for row in rows:

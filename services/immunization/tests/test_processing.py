@@ -22,7 +22,7 @@ from mch_events.consume import BatchSummary, apply_events
 from mch_events.contracts import records as r
 from mch_events.contracts.immunization import ImmunizationStatusChanged
 from mch_events.envelope import new_event
-from mch_events.outbox import OutboxMessage
+from mch_events.outbox import outbox_table
 from mch_immunization.catalog import ScheduleBook
 from mch_immunization.forecasting import Forecaster
 from mch_immunization.handlers import Reforecasting
@@ -32,6 +32,7 @@ from mch_immunization.storage import ImmunizationOverdue, ImmunizationPerson
 from mch_servicekit.db import make_engine
 from mch_servicekit.migrations import upgrade
 
+Outbox = outbox_table("immunization")
 D = dt.date
 TODAY = D(2026, 11, 27)
 BORN = D(2026, 8, 1)  # PENTA 1, OPV 1 and ROTA 1 overdue since 2026-10-29
@@ -55,7 +56,9 @@ class Service:
     def send(self, *models: BaseModel) -> list[str]:
         """Consume one batch, then run the job it wakes."""
         events = [(new_event(m, source="mch-records"), {}) for m in models]
-        results = apply_events(self.engine, "mch-immunization", events, self.consumer)
+        results = apply_events(
+            self.engine, "mch-immunization", events, self.consumer, service="immunization"
+        )
         asyncio.run(self.consumer.after_batch(BatchSummary(len(events), results)))
         self.job.run()
         return [result.status for result in results]
@@ -66,8 +69,8 @@ class Service:
 
     def events(self) -> list[ImmunizationStatusChanged]:
         with Session(self.engine) as session:
-            rows = session.exec(select(OutboxMessage).order_by(OutboxMessage.id)).all()  # type: ignore[call-overload, arg-type]
-            session.execute(delete(OutboxMessage))
+            rows = session.exec(select(Outbox).order_by(Outbox.id)).all()  # type: ignore[call-overload, arg-type]
+            session.execute(delete(Outbox))
             session.commit()
         return [ImmunizationStatusChanged.model_validate_json(row.payload) for (row,) in rows]
 
@@ -442,7 +445,9 @@ def test_the_job_forecasts_everyone_over_several_full_chunks(
 ) -> None:
     people = [uuid.uuid4() for _ in range(450)]  # two full chunks of 200, then 50
     events = [(new_event(child(pid), source="mch-records"), {}) for pid in people]
-    results = apply_events(service.engine, "mch-immunization", events, service.consumer)
+    results = apply_events(
+        service.engine, "mch-immunization", events, service.consumer, service="immunization"
+    )
     assert {result.status for result in results} == {"accepted"}
     with caplog.at_level(logging.WARNING):
         asyncio.run(service.job.tick())  # what the service runs every second

@@ -26,7 +26,7 @@ from mch_events.consume import apply_events
 from mch_events.contracts import facility as f
 from mch_events.contracts.results import EventResult
 from mch_events.envelope import VN_TZ, CloudEvent, new_event
-from mch_events.outbox import OutboxMessage
+from mch_events.outbox import outbox_table
 from mch_platform.local import demo_orgunits_json
 from mch_platform.simulate import publish_kafka
 from mch_platform.testing import running
@@ -45,6 +45,7 @@ from mch_records.storage import (
 from mch_servicekit.db import make_engine
 from mch_servicekit.migrations import metadata_for, upgrade
 
+Outbox = outbox_table("records")
 STATION = "TYT-38001"
 """A commune health station of the demo tree (commune 38001, from 2025-07-01)."""
 HOSPITAL = "BVDK-38"
@@ -218,7 +219,7 @@ def prepare_database(url: str, *, migrate: bool = True) -> Engine:
     with Session(engine) as session:
         import_versions(session, _DEMO_UNITS, source="tests")
         session.commit()
-        session.execute(OutboxMessage.__table__.delete())  # type: ignore[attr-defined]
+        session.execute(Outbox.__table__.delete())  # type: ignore[attr-defined]
         session.commit()
     return engine
 
@@ -234,7 +235,7 @@ class GateHarness:
         results: list[EventResult] = []
         for start in range(0, len(events), batch):
             chunk = [(e, {}) for e in events[start : start + batch]]
-            results += apply_events(self.engine, CONSUMER, chunk, self.gate)
+            results += apply_events(self.engine, CONSUMER, chunk, self.gate, service="records")
         return results
 
     def statuses(self, events: Sequence[CloudEvent]) -> list[str]:
@@ -243,12 +244,12 @@ class GateHarness:
     def published(self) -> list[tuple[str, dict[str, Any]]]:
         """(event type, data) of everything staged for ``mch.records.v1``, in order."""
         with Session(self.engine) as session:
-            rows = session.exec(select(OutboxMessage).order_by(OutboxMessage.id)).all()  # type: ignore[call-overload, arg-type]
+            rows = session.exec(select(Outbox).order_by(Outbox.id)).all()  # type: ignore[call-overload, arg-type]
         return [(row.event_type, json.loads(row.payload)) for (row,) in rows]
 
     def clear_published(self) -> None:
         with Session(self.engine) as session:
-            session.execute(OutboxMessage.__table__.delete())  # type: ignore[attr-defined]
+            session.execute(Outbox.__table__.delete())  # type: ignore[attr-defined]
             session.commit()
 
     def person(self, person_id: Any) -> Person:
@@ -427,7 +428,7 @@ class RunningService:
     async def published_all(self, seconds: float = 60) -> None:
         """Until the relay has published everything committed so far (the relay publishes at
         least once: a message may arrive twice, never not at all)."""
-        await wait_until(lambda: outbox.pending(self.ctx.engine) == 0, seconds)
+        await wait_until(lambda: outbox.pending(self.ctx.engine, "records") == 0, seconds)
 
     async def publish(self, events: Sequence[CloudEvent]) -> None:
         """Send facility events on Kafka, as a facility system would (binary mode)."""

@@ -68,7 +68,7 @@ async def test_changes_made_while_the_broker_is_down_arrive_once_it_is_back(
         # the broker acknowledged and nobody read dies with it, and is not the service's to lose.
         await wait_until(
             lambda: (
-                outbox.pending(engine) == 0
+                outbox.pending(engine, "records") == 0
                 and first <= announced([before])
                 and len(before.messages) >= relay.published
             ),
@@ -78,13 +78,13 @@ async def test_changes_made_while_the_broker_is_down_arrive_once_it_is_back(
     killed.set()
     await asyncio.wait_for(steps[1].wait(), 60)
     await wait_until(lambda: relay.last_error is not None, 30)
-    assert outbox.pending(engine) > 0
+    assert outbox.pending(engine, "records") > 0
 
     with EmbeddedBroker(port=kafka_broker.port, log_file=tmp_path / "revived.log") as revived:
         revived_event.set()
         await asyncio.wait_for(poster, 60)
         async with TopicReader(revived.bootstrap_servers) as after:
-            await wait_until(lambda: outbox.pending(engine) == 0, 60)
+            await wait_until(lambda: outbox.pending(engine, "records") == 0, 60)
             await wait_until(lambda: announcing(accepted) <= announced([before, after]), 30)
 
     assert len(accepted) == len(events)

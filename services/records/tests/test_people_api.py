@@ -13,7 +13,9 @@ from sqlalchemy import select
 from sqlmodel import Session
 
 from mch_events.envelope import CloudEvent
-from mch_events.outbox import OutboxMessage
+from mch_events.outbox import outbox_table
+
+Outbox = outbox_table("records")
 
 
 def post(api: TestClient, *events: CloudEvent) -> list[str]:
@@ -27,7 +29,7 @@ def post(api: TestClient, *events: CloudEvent) -> list[str]:
 def staged(api: TestClient) -> list[tuple[str, str | None, dict[str, Any]]]:
     """(type, key, data) of everything waiting in the outbox for mch.records.v1, in order."""
     with Session(api.app.state.ctx.engine) as session:  # type: ignore[attr-defined]
-        rows = session.exec(select(OutboxMessage).order_by(OutboxMessage.id)).all()  # type: ignore[call-overload, arg-type]
+        rows = session.exec(select(Outbox).order_by(Outbox.id)).all()  # type: ignore[call-overload, arg-type]
     return [(row.event_type, row.key, json.loads(row.payload)) for (row,) in rows]
 
 

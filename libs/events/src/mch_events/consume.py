@@ -6,6 +6,7 @@ trace the event was produced in), and dead-letter what the service rejects.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -68,23 +69,27 @@ def apply_events(
     consumer: str,
     events: Sequence[tuple[CloudEvent, dict[str, str]]],
     apply: ApplyFn,
+    *,
+    service: str,
 ) -> list[EventResult]:
     """Apply events in one transaction; each in a savepoint so one rejection spares the rest
     (a ``BatchApply`` needs none, see there).
 
-    Events already processed by ``consumer`` are answered ``duplicate`` and not applied again.
+    Events already processed by ``consumer`` (claims kept in ``service``'s table) are answered
+    ``duplicate`` and not applied again.
     """
     if isinstance(apply, BatchApply):
         try:
-            return _apply_batch(engine, consumer, events, apply, guarded=False)
+            return _apply_batch(engine, consumer, service, events, apply, guarded=False)
         except _Unguarded as exc:
             log.warning("%s: %s; applying the batch again event by event", consumer, exc.__cause__)
-    return _apply_batch(engine, consumer, events, apply, guarded=True)
+    return _apply_batch(engine, consumer, service, events, apply, guarded=True)
 
 
 def _apply_batch(
     engine: Engine,
     consumer: str,
+    service: str,
     events: Sequence[tuple[CloudEvent, dict[str, str]]],
     apply: ApplyFn,
     *,
@@ -92,7 +97,9 @@ def _apply_batch(
 ) -> list[EventResult]:
     results: list[EventResult] = []
     with Session(engine) as session:
-        seen = idempotency.processed_among(session, consumer, [e.id for e, _ in events])
+        seen = idempotency.processed_among(
+            session, consumer, [e.id for e, _ in events], service=service
+        )
         if isinstance(apply, BatchApply):
             apply.prepare(session, [e for e, _ in events if e.id not in seen])
         applied: list[str] = []
@@ -115,7 +122,7 @@ def _apply_batch(
                 applied.append(event.id)
                 seen.add(event.id)
         try:
-            idempotency.claim_all(session, consumer, applied)
+            idempotency.claim_all(session, consumer, applied, service=service)
             session.commit()
         except Exception as exc:
             if guarded:
@@ -180,6 +187,7 @@ async def consume_batch(
     *,
     engine: Engine,
     consumer: str,
+    service: str,
     apply: ApplyFn,
     dead_letters: DeadLetters,
 ) -> BatchSummary:
@@ -195,7 +203,14 @@ async def consume_batch(
         decoded.append((record, event, headers))
     if decoded:
         results = await asyncio.to_thread(
-            apply_events, engine, consumer, [(e, h) for _, e, h in decoded], apply
+            functools.partial(
+                apply_events,
+                engine,
+                consumer,
+                [(e, h) for _, e, h in decoded],
+                apply,
+                service=service,
+            )
         )
         summary.results = results
         for (record, _, _), result in zip(decoded, results, strict=True):

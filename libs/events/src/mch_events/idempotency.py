@@ -2,11 +2,16 @@
 
 The claim is written in the same transaction as the state change it guards, so a crash between the
 two cannot happen: either both are committed or the redelivered event is processed again.
+
+Each service keeps its claims in a table of its own (``<service>_processed_event``), so that the
+four services can share one database.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import types
 from collections.abc import Sequence
 
 from sqlalchemy import insert, select
@@ -15,32 +20,49 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Field, Session, SQLModel
 
 
-class ProcessedEvent(SQLModel, table=True):
-    __tablename__ = "processed_event"
+class ProcessedEvent(SQLModel):
+    """The shape of a claim; ``processed_table`` gives a service's table of them."""
 
     consumer: str = Field(primary_key=True, max_length=64)
     event_id: str = Field(primary_key=True, max_length=128)
     processed_at: dt.datetime = Field(default_factory=lambda: dt.datetime.now(dt.UTC))
 
 
-def already_processed(session: Session, consumer: str, event_id: str) -> bool:
+@functools.cache
+def processed_table(service: str) -> type[ProcessedEvent]:
+    """The table of ``service``'s claims (one class per service, made once)."""
+    return types.new_class(
+        f"{service.capitalize()}ProcessedEvent",
+        (ProcessedEvent,),
+        {"table": True},
+        exec_body=lambda ns: ns.update(
+            __tablename__=f"{service}_processed_event", __module__=__name__
+        ),
+    )
+
+
+def already_processed(session: Session, consumer: str, event_id: str, *, service: str) -> bool:
+    table = processed_table(service)
     row = session.exec(
-        select(ProcessedEvent.event_id).where(  # type: ignore[call-overload]
-            ProcessedEvent.consumer == consumer, ProcessedEvent.event_id == event_id
+        select(table.event_id).where(  # type: ignore[call-overload]
+            table.consumer == consumer, table.event_id == event_id
         )
     ).first()
     return row is not None
 
 
-def processed_among(session: Session, consumer: str, event_ids: Sequence[str]) -> set[str]:
+def processed_among(
+    session: Session, consumer: str, event_ids: Sequence[str], *, service: str
+) -> set[str]:
     """Which of ``event_ids`` ``consumer`` processed before: one query for a whole batch."""
+    table = processed_table(service)
     found: set[str] = set()
     unique = list(dict.fromkeys(event_ids))
     for start in range(0, len(unique), _IN_CHUNK):
         rows = session.exec(
-            select(ProcessedEvent.event_id).where(  # type: ignore[call-overload]
-                ProcessedEvent.consumer == consumer,
-                ProcessedEvent.event_id.in_(unique[start : start + _IN_CHUNK]),  # type: ignore[attr-defined]
+            select(table.event_id).where(  # type: ignore[call-overload]
+                table.consumer == consumer,
+                table.event_id.in_(unique[start : start + _IN_CHUNK]),  # type: ignore[attr-defined]
             )
         ).all()
         found.update(row[0] for row in rows)
@@ -51,16 +73,17 @@ _IN_CHUNK = 500
 """Ids per ``IN (...)`` list: well under every database's limit on bound parameters."""
 
 
-def claim_all(session: Session, consumer: str, event_ids: Sequence[str]) -> None:
+def claim_all(session: Session, consumer: str, event_ids: Sequence[str], *, service: str) -> None:
     """Record that ``consumer`` processed ``event_ids`` (in one statement per few hundred ids);
     ids already recorded are left as they are."""
+    table = processed_table(service)
     unique = list(dict.fromkeys(event_ids))
     if not unique:
         return
     now = dt.datetime.now(dt.UTC)
     dialect = session.get_bind().dialect.name
     if dialect not in ("postgresql", "sqlite"):
-        done = processed_among(session, consumer, unique)
+        done = processed_among(session, consumer, unique, service=service)
         unique = [i for i in unique if i not in done]
     for start in range(0, len(unique), _IN_CHUNK):
         rows = [
@@ -68,19 +91,19 @@ def claim_all(session: Session, consumer: str, event_ids: Sequence[str]) -> None
             for i in unique[start : start + _IN_CHUNK]
         ]
         if dialect == "postgresql":
-            session.execute(pg_insert(ProcessedEvent).on_conflict_do_nothing(), rows)
+            session.execute(pg_insert(table).on_conflict_do_nothing(), rows)
         elif dialect == "sqlite":
-            session.execute(sqlite_insert(ProcessedEvent).on_conflict_do_nothing(), rows)
+            session.execute(sqlite_insert(table).on_conflict_do_nothing(), rows)
         else:
-            session.execute(insert(ProcessedEvent), rows)
+            session.execute(insert(table), rows)
 
 
-def claim(session: Session, consumer: str, event_id: str) -> bool:
+def claim(session: Session, consumer: str, event_id: str, *, service: str) -> bool:
     """Record that ``consumer`` processed ``event_id``; False when it already had."""
-    if already_processed(session, consumer, event_id):
+    if already_processed(session, consumer, event_id, service=service):
         return False
     session.execute(
-        insert(ProcessedEvent).values(
+        insert(processed_table(service)).values(
             consumer=consumer, event_id=event_id, processed_at=dt.datetime.now(dt.UTC)
         )
     )

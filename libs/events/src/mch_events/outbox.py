@@ -2,8 +2,12 @@
 the relay publishes committed events in order and deletes them once the broker has acknowledged.
 
 The database is the source of truth until the broker acknowledges, so a broker that is down (or
-restarts empty) loses nothing: the relay retries until it is back. One relay per database publishes
-at a time (a PostgreSQL advisory lock elects it), which keeps events in commit order per key.
+restarts empty) loses nothing: the relay retries until it is back. One relay per service and
+database publishes at a time (a PostgreSQL advisory lock elects it), which keeps events in commit
+order per key.
+
+Each service has an outbox table of its own (``<service>_outbox``), so that the four services can
+share one database.
 """
 
 from __future__ import annotations
@@ -11,8 +15,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import functools
 import json
 import logging
+import types
 import zlib
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -21,7 +27,7 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 from sqlalchemy import Engine, LargeBinary, delete, func, select, text
 from sqlalchemy.engine import Connection
-from sqlmodel import Column, Field, Session, SQLModel
+from sqlmodel import Field, Session, SQLModel
 
 from .envelope import CloudEvent, to_kafka
 from .telemetry import context_from_traceparent, current_traceparent
@@ -30,8 +36,8 @@ log = logging.getLogger(__name__)
 tracer = trace.get_tracer("mch_events.outbox")
 
 
-class OutboxMessage(SQLModel, table=True):
-    __tablename__ = "outbox"
+class OutboxMessage(SQLModel):
+    """The shape of an outbox row; ``outbox_table`` gives a service's table of them."""
 
     id: int | None = Field(default=None, primary_key=True)
     topic: str = Field(max_length=128)
@@ -39,19 +45,30 @@ class OutboxMessage(SQLModel, table=True):
     event_id: str = Field(max_length=128)
     event_type: str = Field(max_length=128)
     headers: str
-    payload: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    payload: bytes = Field(sa_type=LargeBinary, nullable=False)
     traceparent: str | None = Field(default=None, max_length=64)
     created_at: dt.datetime = Field(default_factory=lambda: dt.datetime.now(dt.UTC))
 
 
-def add(session: Session, event: CloudEvent, *, topic: str, key: str | None) -> None:
-    """Stage ``event`` for publication in the caller's transaction."""
+@functools.cache
+def outbox_table(service: str) -> type[OutboxMessage]:
+    """The outbox table of ``service`` (one class per service, made once)."""
+    return types.new_class(
+        f"{service.capitalize()}OutboxMessage",
+        (OutboxMessage,),
+        {"table": True},
+        exec_body=lambda ns: ns.update(__tablename__=f"{service}_outbox", __module__=__name__),
+    )
+
+
+def add(session: Session, event: CloudEvent, *, topic: str, key: str | None, service: str) -> None:
+    """Stage ``event`` for publication in the caller's transaction, in ``service``'s outbox."""
     traceparent = current_traceparent()
     if traceparent and not event.traceparent:
         event = event.model_copy(update={"traceparent": traceparent})
     body, headers = to_kafka(event)
     session.add(
-        OutboxMessage(
+        outbox_table(service)(
             topic=topic,
             key=key,
             event_id=event.id,
@@ -63,16 +80,17 @@ def add(session: Session, event: CloudEvent, *, topic: str, key: str | None) -> 
     )
 
 
-def pending(engine: Engine) -> int:
+def pending(engine: Engine, service: str) -> int:
     with Session(engine) as session:
-        return int(session.exec(select(func.count()).select_from(OutboxMessage)).one()[0])  # type: ignore[call-overload]
+        table = outbox_table(service)
+        return int(session.exec(select(func.count()).select_from(table)).one()[0])  # type: ignore[call-overload]
 
 
 PublishFn = Callable[..., Awaitable[Any]]
 
 
 class OutboxRelay:
-    """Publishes the outbox in id order. ``publish`` is ``KafkaBroker.publish``."""
+    """Publishes service ``name``'s outbox in id order. ``publish`` is ``KafkaBroker.publish``."""
 
     def __init__(
         self,
@@ -88,6 +106,7 @@ class OutboxRelay:
         self._engine = engine
         self._publish = publish
         self._name = name
+        self._table = outbox_table(name)
         self._before_publish = before_publish
         self._batch_size = batch_size
         self._poll_interval = poll_interval
@@ -167,13 +186,13 @@ class OutboxRelay:
             return []
         with Session(self._engine) as session:
             rows = session.exec(
-                select(OutboxMessage).order_by(OutboxMessage.id).limit(self._batch_size)  # type: ignore[call-overload, arg-type]
+                select(self._table).order_by(self._table.id).limit(self._batch_size)  # type: ignore[call-overload, arg-type]
             ).all()
             return [r[0] for r in rows]
 
     def _delete(self, ids: list[int]) -> None:
         with Session(self._engine) as session:
-            session.execute(delete(OutboxMessage).where(OutboxMessage.id.in_(ids)))  # type: ignore[union-attr]
+            session.execute(delete(self._table).where(self._table.id.in_(ids)))  # type: ignore[union-attr]
             session.commit()
 
     async def drain_once(self) -> int:

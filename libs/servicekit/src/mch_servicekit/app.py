@@ -80,6 +80,7 @@ class ServiceContext:
                 batch,
                 engine=self.engine,
                 consumer=group,
+                service=self.name,
                 apply=apply,
                 dead_letters=self.dead_letters,
             )
@@ -182,7 +183,9 @@ def create_service(
             checks["broker"] = f"error: {type(exc).__name__}"
         ready = checks["database"] == "ok" and checks["broker"] == "ok"
         checks["outbox_pending"] = (
-            await asyncio.to_thread(outbox.pending, engine) if checks["database"] == "ok" else None
+            await asyncio.to_thread(outbox.pending, engine, name)
+            if checks["database"] == "ok"
+            else None
         )
         checks["consumed"] = ctx.consumed
         return JSONResponse(

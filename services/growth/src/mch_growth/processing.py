@@ -31,6 +31,7 @@ from .domain.nutrition import (
     detect_faltering,
 )
 from .domain.zscores import Indicator, Measurement, Position, Sex, age_in_days
+from .storage import SERVICE as _SERVICE
 from .storage import GrowthChild, GrowthVisit
 
 SOURCE = "mch-growth"
@@ -199,6 +200,7 @@ def _publish(session: Session, row: GrowthVisit, contract: g.GrowthAssessed) -> 
         new_event(contract, source=SOURCE, revision=contract.revision),
         topic=topics.GROWTH,
         key=str(contract.child_id),
+        service=_SERVICE,
     )
 
 

@@ -7,8 +7,11 @@ import datetime as dt
 from sqlalchemy import Index
 from sqlmodel import Field, SQLModel
 
-from mch_events.idempotency import ProcessedEvent
-from mch_events.outbox import OutboxMessage
+from mch_events.idempotency import processed_table
+from mch_events.outbox import outbox_table
+
+SERVICE = "growth"
+"""The name the service's outbox and processed-event tables carry (``growth_outbox``, ...)."""
 
 
 class GrowthChild(SQLModel, table=True):
@@ -44,4 +47,9 @@ class GrowthVisit(SQLModel, table=True):
     __table_args__ = (Index("ix_growth_visit_child", "child_id", "visit_date"),)
 
 
-MODELS: list[type[SQLModel]] = [GrowthChild, GrowthVisit, ProcessedEvent, OutboxMessage]
+MODELS: list[type[SQLModel]] = [
+    GrowthChild,
+    GrowthVisit,
+    processed_table(SERVICE),
+    outbox_table(SERVICE),
+]

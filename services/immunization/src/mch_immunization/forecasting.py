@@ -32,6 +32,7 @@ from .domain.person import (
 from .domain.schedule import Population
 from .domain.status import Change, changes, from_json, status_of, to_json
 from .orgunits import OrgUnits
+from .storage import SERVICE as _SERVICE
 from .storage import (
     ImmunizationBirth,
     ImmunizationDose,
@@ -204,7 +205,11 @@ def _publish(
         }
     )
     outbox.add(
-        session, new_event(event, source=SOURCE), topic=topics.IMMUNIZATION, key=row.person_id
+        session,
+        new_event(event, source=SOURCE),
+        topic=topics.IMMUNIZATION,
+        key=row.person_id,
+        service=_SERVICE,
     )
 
 

@@ -9,8 +9,11 @@ import datetime as dt
 from sqlalchemy import Index
 from sqlmodel import Field, SQLModel
 
-from mch_events.idempotency import ProcessedEvent
-from mch_events.outbox import OutboxMessage
+from mch_events.idempotency import processed_table
+from mch_events.outbox import outbox_table
+
+SERVICE = "immunization"
+"""The name the service's outbox and processed-event tables carry (``immunization_outbox``, ...)."""
 
 
 class ImmunizationPerson(SQLModel, table=True):
@@ -132,6 +135,6 @@ MODELS: list[type[SQLModel]] = [
     ImmunizationOverdue,
     ImmunizationOrgUnit,
     ImmunizationSchedule,
-    ProcessedEvent,
-    OutboxMessage,
+    processed_table(SERVICE),
+    outbox_table(SERVICE),
 ]

@@ -25,7 +25,7 @@ from .orgunits import ImportSummary, import_versions, stored_versions
 from .processing import CONSUMER, Gate
 from .publishing import SOURCE
 from .rejections import record_rejection, resolve_rejections
-from .storage import Rejection
+from .storage import SERVICE, Rejection
 
 MAX_BATCH_EVENTS = 1000
 MAX_BATCH_BYTES = MAX_BATCH_EVENTS * 8 * 1024
@@ -78,7 +78,7 @@ def _ingest(
             results[i] = EventResult(
                 id=str(ident)[:128] if ident else None, status="rejected", problems=exc.problems
             )
-    applied = apply_events(ctx.engine, CONSUMER, [(e, {}) for _, e in valid], gate)
+    applied = apply_events(ctx.engine, CONSUMER, [(e, {}) for _, e in valid], gate, service=SERVICE)
     for (i, _), result in zip(valid, applied, strict=True):
         results[i] = result
     final = [r for r in results if r is not None]

@@ -13,7 +13,7 @@ from mch_events.contracts.records import OrgUnit
 from mch_events.envelope import new_event
 from mch_events.orgtree import OrgTree
 
-from .storage import OrgUnitVersion
+from .storage import SERVICE, OrgUnitVersion
 
 ORGUNITS_KEY = "orgunits"
 
@@ -53,7 +53,13 @@ def import_versions(session: Session, units: list[OrgUnit], *, source: str) -> I
             session.add(row)
             updated += 1
         # One key for every org unit: one partition, so readers receive parents before children.
-        outbox.add(session, new_event(unit, source=source), topic=topics.RECORDS, key=ORGUNITS_KEY)
+        outbox.add(
+            session,
+            new_event(unit, source=source),
+            topic=topics.RECORDS,
+            key=ORGUNITS_KEY,
+            service=SERVICE,
+        )
     return ImportSummary(created=created, updated=updated, unchanged=unchanged)
 
 

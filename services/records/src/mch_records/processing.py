@@ -25,7 +25,7 @@ from . import recording
 from .domain import checks
 from .lookups import Lookups, ids_in, lookups
 from .rejections import record_rejection
-from .storage import HeldEvent, OrgUnitVersion, Person, Record
+from .storage import SERVICE, HeldEvent, OrgUnitVersion, Person, Record
 
 CONSUMER = "mch-records"
 """The consumer name events are deduplicated under, on both ways in (the Kafka group's name)."""
@@ -222,7 +222,7 @@ class Gate:
             guard.commit()
         if result.status != "held":
             with session.no_autoflush:  # the batch's rows are written together at the end
-                idempotency.claim_all(session, CONSUMER, [event.id])
+                idempotency.claim_all(session, CONSUMER, [event.id], service=SERVICE)
 
     def retry_held(self, session: Session) -> int:
         """Apply the held events whose reference exists now. The reference and the event may have

@@ -17,7 +17,7 @@ from mch_events.envelope import new_event
 
 from .domain.projection import Subject, project
 from .lookups import Lookups
-from .storage import Person, Record
+from .storage import SERVICE, Person, Record
 
 SOURCE = "mch-records"
 
@@ -33,7 +33,13 @@ KIND_OF_MODEL = {model: kind for kind, model in MODEL_OF_KIND.items()}
 
 
 def emit(known: Lookups, model: BaseModel, key: str) -> None:
-    outbox.add(known.session, new_event(model, source=SOURCE), topic=topics.RECORDS, key=key)
+    outbox.add(
+        known.session,
+        new_event(model, source=SOURCE),
+        topic=topics.RECORDS,
+        key=key,
+        service=SERVICE,
+    )
 
 
 def person_state(known: Lookups, person: Person) -> r.PersonState:

@@ -8,8 +8,11 @@ import datetime as dt
 from sqlalchemy import Index
 from sqlmodel import Field, SQLModel
 
-from mch_events.idempotency import ProcessedEvent
-from mch_events.outbox import OutboxMessage
+from mch_events.idempotency import processed_table
+from mch_events.outbox import outbox_table
+
+SERVICE = "records"
+"""The name the service's outbox and processed-event tables carry (``records_outbox``, ...)."""
 
 
 def _now() -> dt.datetime:
@@ -186,6 +189,6 @@ MODELS: list[type[SQLModel]] = [
     DuplicateDismissal,
     AccessLog,
     OrgUnitVersion,
-    ProcessedEvent,
-    OutboxMessage,
+    processed_table(SERVICE),
+    outbox_table(SERVICE),
 ]

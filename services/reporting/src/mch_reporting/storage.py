@@ -7,8 +7,11 @@ import datetime as dt
 from sqlalchemy import Index
 from sqlmodel import Field, SQLModel
 
-from mch_events.idempotency import ProcessedEvent
-from mch_events.outbox import OutboxMessage
+from mch_events.idempotency import processed_table
+from mch_events.outbox import outbox_table
+
+SERVICE = "reporting"
+"""The name the service's outbox and processed-event tables carry (``reporting_outbox``, ...)."""
 
 
 class ReportingOrgUnit(SQLModel, table=True):
@@ -58,6 +61,6 @@ MODELS: list[type[SQLModel]] = [
     ReportingOrgUnit,
     ReportingChild,
     ReportingGrowth,
-    ProcessedEvent,
-    OutboxMessage,
+    processed_table(SERVICE),
+    outbox_table(SERVICE),
 ]
