@@ -1,11 +1,14 @@
-"""Scoring a CSV file of child visits, the way WHO Anthro's survey tool does, in bounded memory.
+"""Scoring a file of child visits, the way WHO Anthro's survey tool does, in bounded memory.
 
-Input columns: ``case_id, sex, birth_date, visit_date, weight_kg, length_height_cm, measured,
-head_circumference_cm`` and optionally ``oedema``; any other column passes through unchanged.
-Output: the input columns, then ``age_days``, the z-scores ``waz, lhaz, whz, baz, hcaz``
-(2 decimals, empty where undefined), one ``<z>_flag`` column per z-score (1 flagged, 0 not,
-empty without a z-score) and ``reason`` (``;``-separated codes, empty for a clean row). An input
-column named like an output column is replaced by the freshly computed one.
+Input: a CSV file (comma, semicolon or tab, found from the header line) or the first sheet of an
+``.xlsx`` workbook. Columns ``case_id, sex, birth_date, visit_date, weight_kg, length_height_cm``
+and, when measured, ``measured, head_circumference_cm, oedema`` (names in any case, spaces
+around them ignored); any other column passes through unchanged. Output (CSV, comma): the input
+columns (the known ones under their names above, ``sex`` written ``M`` or ``F``), then
+``age_days``, the z-scores ``waz, lhaz, whz, baz, hcaz`` (2 decimals, empty where undefined), one
+``<z>_flag`` column per z-score (1 flagged, 0 not, empty without a z-score) and ``reason``
+(``;``-separated codes, empty for a clean row). An input column named like an output column is
+replaced by the freshly computed one.
 
 Rows are read, scored and written in chunks, so memory stays flat whatever the file size.
 A bad row never stops the run: its bad fields are treated as not given and named in ``reason``.
@@ -14,10 +17,12 @@ A bad row never stops the run: its bad fields are treated as not given and named
 from __future__ import annotations
 
 import csv
+import datetime as dt
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from itertools import islice
 from operator import itemgetter
+from pathlib import Path
 from typing import Final, Generic, TextIO, TypeVar, cast
 
 import numpy as np
@@ -29,10 +34,9 @@ from mch_growth.domain.intake import (
     parse_number,
     parse_oedema,
     parse_position,
-    parse_sex,
 )
 from mch_growth.domain.reference import FloatArray
-from mch_growth.domain.zscores import BoolArray, Indicator, compute_zscores, round2
+from mch_growth.domain.zscores import BoolArray, Indicator, Sex, compute_zscores, round2
 
 REQUIRED_COLUMNS: Final = (
     "case_id",
@@ -41,9 +45,11 @@ REQUIRED_COLUMNS: Final = (
     "visit_date",
     "weight_kg",
     "length_height_cm",
-    "measured",
-    "head_circumference_cm",
 )
+OPTIONAL_COLUMNS: Final = ("measured", "head_circumference_cm", "oedema")
+"""Absent: not measured (position unknown, no head circumference, no oedema) in every row."""
+INPUT_COLUMNS: Final = (*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS)
+DELIMITERS: Final = (",", ";", "\t")
 SCORED: Final[tuple[Indicator, ...]] = ("waz", "lhaz", "whz", "baz", "hcaz")
 OUTPUT_COLUMNS: Final = ("age_days", *SCORED, *(f"{ind}_flag" for ind in SCORED), "reason")
 DEFAULT_CHUNK_ROWS: Final = 50_000
@@ -52,7 +58,7 @@ T = TypeVar("T")
 
 
 class BatchInputError(ValueError):
-    """The file as a whole cannot be scored (no header, missing columns)."""
+    """The file as a whole cannot be scored (no header, missing columns, not a workbook)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,21 +74,106 @@ def score_csv(
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
     on_progress: Callable[[int], None] | None = None,
 ) -> BatchSummary:
-    """Score every row of ``source`` into ``target``; ``on_progress`` gets the rows done so far."""
-    reader = csv.reader(source)
-    header = next(reader, None)
-    if header is None:
+    """Score every row of ``source`` into ``target``; ``on_progress`` gets the rows done so far.
+    The delimiter is the one of ``DELIMITERS`` the header line holds most of; with a semicolon or
+    a tab, numbers may have a decimal comma (as spreadsheets in Vietnamese write them)."""
+    first = source.readline()
+    if not first.strip():
         raise BatchInputError("the input is empty: expected a header row")
-    names = [name.strip() for name in header]
+    delimiter = max(DELIMITERS, key=first.count)  # ties go to the comma, listed first
+    header = next(csv.reader([first], delimiter=delimiter))
+    rows = csv.reader(source, delimiter=delimiter)
+    return _score(
+        header,
+        rows,
+        target,
+        decimal_comma=delimiter != ",",
+        chunk_rows=chunk_rows,
+        on_progress=on_progress,
+    )
+
+
+def score_xlsx(
+    path: Path,
+    target: TextIO,
+    *,
+    chunk_rows: int = DEFAULT_CHUNK_ROWS,
+    on_progress: Callable[[int], None] | None = None,
+) -> BatchSummary:
+    """Score the first sheet of the workbook at ``path`` like a CSV file (see ``score_csv``):
+    dates may be date cells, numbers number cells."""
+    from openpyxl import load_workbook  # only this path needs it
+
+    try:
+        workbook = load_workbook(path, read_only=True, data_only=True)
+    except Exception as error:  # openpyxl says "not a zip file", "no such archive member", ...
+        raise BatchInputError("not a readable .xlsx workbook") from error
+    try:
+        cells = workbook.worksheets[0].iter_rows(values_only=True)
+        header = [_cell_text(value) for value in next(cells, ())]
+        while header and not header[-1].strip():
+            header.pop()
+        if not header:
+            raise BatchInputError("the first sheet is empty: expected a header row")
+        width = len(header)
+
+        def rows() -> Iterator[list[str]]:
+            for values in cells:
+                row = [_cell_text(value) for value in values]
+                yield row if any(row[width:]) else row[:width]
+
+        return _score(
+            header,
+            rows(),
+            target,
+            decimal_comma=True,
+            chunk_rows=chunk_rows,
+            on_progress=on_progress,
+        )
+    finally:
+        workbook.close()
+
+
+def _cell_text(value: object) -> str:
+    """A cell as CSV would hold it: whole numbers without ``.0`` (WHO Anthro's sex ``1``/``2``),
+    date cells as ``YYYY-MM-DD``."""
+    if value is None:
+        return ""
+    if isinstance(value, dt.datetime):
+        return value.date().isoformat() if value.time() == dt.time() else value.isoformat()
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _score(
+    header: list[str],
+    reader: Iterable[list[str]],
+    target: TextIO,
+    *,
+    decimal_comma: bool,
+    chunk_rows: int,
+    on_progress: Callable[[int], None] | None,
+) -> BatchSummary:
+    stripped = [name.strip() for name in header]
+    names = [
+        name.lower() if name.lower() in (*INPUT_COLUMNS, *OUTPUT_COLUMNS) else name
+        for name in stripped
+    ]
+    twice = sorted({name for name in names if name in INPUT_COLUMNS and names.count(name) > 1})
+    if twice:
+        raise BatchInputError(f"the input has the column(s) more than once: {', '.join(twice)}")
     missing = [name for name in REQUIRED_COLUMNS if name not in names]
     if missing:
         raise BatchInputError(f"the input lacks the column(s): {', '.join(missing)}")
     keep = [i for i, name in enumerate(names) if name not in OUTPUT_COLUMNS]
     writer = csv.writer(target, lineterminator="\n")
-    writer.writerow([header[i] for i in keep] + list(OUTPUT_COLUMNS))
-    scorer = _ChunkScorer(names, keep)
+    writer.writerow([names[i] for i in keep] + list(OUTPUT_COLUMNS))
+    scorer = _ChunkScorer(names, keep, decimal_comma=decimal_comma)
     rows = reasons = 0
-    non_blank = (row for row in reader if row)
+    non_blank = (row for row in reader if any(row))
     for chunk in _chunks(non_blank, chunk_rows):
         scored, with_reason = scorer.score(chunk)
         writer.writerows(scored)
@@ -174,16 +265,16 @@ class _CentsText(dict[int, str]):
 
 
 class _ChunkScorer:
-    def __init__(self, names: list[str], keep: list[int]) -> None:
+    def __init__(self, names: list[str], keep: list[int], *, decimal_comma: bool) -> None:
         self._width = len(names)
         self._at: dict[str, int] = {
-            name: names.index(name) for name in (*REQUIRED_COLUMNS, "oedema") if name in names
+            name: names.index(name) for name in INPUT_COLUMNS if name in names
         }
         self._keep = keep if len(keep) < len(names) else None
         self._sex = _Memo(parse_sex)
         self._date = _Memo(_day_number)
         self._position = _Memo(parse_position)
-        self._number = _Memo(parse_number)
+        self._number = _Memo(_decimal_comma_number if decimal_comma else parse_number)
         self._oedema = _Memo(parse_oedema)
         self._cents = _CentsText()
 
@@ -201,6 +292,8 @@ class _ChunkScorer:
             rows[i] = (rows[i] + [""] * self._width)[: self._width]
 
         def column(name: str) -> list[str]:
+            if name not in self._at:
+                return [""] * n
             return list(map(itemgetter(self._at[name]), rows))
 
         texts = column("sex")
@@ -208,6 +301,9 @@ class _ChunkScorer:
         reasons.add(invalid, Reason.INVALID_SEX)
         reasons.add((i for i, text in enumerate(texts) if not text.strip()), Reason.MISSING_SEX)
         sex = np.array([0 if s is None else s for s in sexes], dtype=np.int64)
+        sex_texts = [
+            text if s is None else _SEX_TEXT[s] for s, text in zip(sexes, texts, strict=True)
+        ]
 
         ordinals = []
         for name in ("birth_date", "visit_date"):
@@ -232,11 +328,9 @@ class _ChunkScorer:
             reasons.add(np.flatnonzero(values <= 0).tolist(), non_positive)
             numbers[name] = values
 
-        oedema = np.zeros(n, dtype=bool)
-        if "oedema" in self._at:
-            flags, invalid = self._oedema.column(column("oedema"))
-            reasons.add(invalid, Reason.INVALID_OEDEMA)
-            oedema = np.array([bool(f) for f in flags], dtype=bool)
+        flags, invalid = self._oedema.column(column("oedema"))
+        reasons.add(invalid, Reason.INVALID_OEDEMA)
+        oedema = np.array([bool(f) for f in flags], dtype=bool)
 
         result = compute_zscores(
             sex,
@@ -256,12 +350,44 @@ class _ChunkScorer:
         shown = [self._shown(result.z[ind]) for ind in SCORED]
         flagged = [_flags(result.z[ind], result.flagged[ind]) for ind in SCORED]
         out = rows if self._keep is None else [[row[k] for k in self._keep] for row in rows]
+        at_sex = self._at["sex"] if self._keep is None else self._keep.index(self._at["sex"])
         # Extending the rows in place: building a million new lists costs several times more.
-        for row, tail in zip(
-            out, zip(ages, *shown, *flagged, reasons.texts(), strict=True), strict=True
+        for row, sex_text, tail in zip(
+            out,
+            sex_texts,
+            zip(ages, *shown, *flagged, reasons.texts(), strict=True),
+            strict=True,
         ):
+            row[at_sex] = sex_text
             row.extend(tail)
         return out, reasons.rows_with_reason()
+
+
+_SEXES: Final[dict[str, Sex]] = {
+    "m": Sex.MALE,
+    "male": Sex.MALE,
+    "1": Sex.MALE,
+    "f": Sex.FEMALE,
+    "female": Sex.FEMALE,
+    "2": Sex.FEMALE,
+}
+"""As surveys write sex: M/F, male/female (any case) and WHO Anthro's codes 1/2."""
+_SEX_TEXT: Final[dict[Sex, str]] = {Sex.MALE: "M", Sex.FEMALE: "F"}
+
+
+def parse_sex(text: str) -> Sex | None:
+    """``None`` when empty; raises ``ValueError`` for anything but the codes of ``_SEXES``."""
+    key = text.strip().lower()
+    if not key:
+        return None
+    sex = _SEXES.get(key)
+    if sex is None:
+        raise ValueError(text)
+    return sex
+
+
+def _decimal_comma_number(text: str) -> float | None:
+    return parse_number(text.replace(",", "."))
 
 
 def _day_number(text: str) -> int | None:
