@@ -204,3 +204,20 @@ def test_the_four_migration_jobs_may_run_at_the_same_time(pg_url: str) -> None:
     engine.dispose()
     for name in SERVICES:
         assert tables[f"alembic_version_{name}"]["rows"] == [(head(name),)]
+
+
+def test_a_shared_database_the_version_before_left_half_migrated_recovers(
+    pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Before, ``mch migrate`` on one database migrated records, then stopped: the others read
+    records' revision from the one ``alembic_version``."""
+    upgrade("mch_records", pg_url, _BEFORE["records"])
+    engine = make_engine(pg_url)
+    as_before(engine, "records")
+    migrate_all(pg_url, monkeypatch)
+    tables = snapshot(engine)
+    engine.dispose()
+    assert "alembic_version" not in tables
+    for name in SERVICES:
+        assert tables[f"alembic_version_{name}"]["rows"] == [(head(name),)]
+        command.check(alembic_config(f"mch_{name}", pg_url))
