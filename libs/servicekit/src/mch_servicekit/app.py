@@ -30,6 +30,7 @@ from mch_events.deadletter import DeadLetters
 from mch_events.outbox import OutboxRelay
 from mch_events.telemetry import setup_tracing
 
+from .access import AuthSettings, TokenVerifier
 from .db import make_engine
 from .settings import ServiceSettings
 
@@ -111,6 +112,7 @@ def create_service(
     routers: Sequence[APIRouter] = (),
     title: str | None = None,
     description: str = "",
+    auth: AuthSettings | None = None,
 ) -> FastAPI:
     settings = settings or ServiceSettings(service=name)
     kafka = kafka or KafkaSettings()
@@ -162,6 +164,8 @@ def create_service(
         lifespan=lifespan,
     )
     app.state.ctx = ctx
+    # Routes that name an action (mch_servicekit.access) verify bearer tokens with it.
+    app.state.verifier = TokenVerifier(auth or AuthSettings())
 
     @app.get("/healthz", tags=["operations"])
     def healthz() -> dict[str, str]:
