@@ -46,7 +46,9 @@ def _free(port: int) -> bool:
 
 def test_mch_up_runs_the_platform_and_the_readme_example_moves_the_province(tmp_path: Path) -> None:
     base = free_base_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("KAFKA_", "DATABASE_URL"))}
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith(("KAFKA_", "DATABASE_URL", "AUTH_"))
+    }
     log = tmp_path / "up.log"
     with open(log, "wb") as out:
         process = subprocess.Popen(
@@ -77,12 +79,38 @@ def test_mch_up_runs_the_platform_and_the_readme_example_moves_the_province(tmp_
         for url in urls:
             assert httpx.get(f"{url}/readyz").status_code == 200
         records, reporting = urls[0], urls[3]
-        answer = httpx.post(f"{records}/v1/events", json=readme_example(), timeout=30)
+        tokens = json.loads((tmp_path / "data" / "tokens.json").read_text())
+        assert set(tokens) == {
+            "admin",
+            "province",
+            "district",
+            "commune",
+            "commune_other",
+            "facility",
+        }
+
+        def auth(name: str) -> dict[str, str]:
+            return {"authorization": f"Bearer {tokens[name]}"}
+
+        # Auth stays on: no token, no answer; the other commune's worker sees no province numbers.
+        anonymous = httpx.post(f"{records}/v1/events", json=readme_example(), timeout=30)
+        assert anonymous.status_code == 401
+        outside = httpx.get(
+            f"{reporting}/v1/indicators",
+            params={"orgunit": "38004", "period": "2026-11"},
+            headers=auth("commune_other"),
+        )
+        assert outside.status_code == 403
+        answer = httpx.post(
+            f"{records}/v1/events", json=readme_example(), headers=auth("facility"), timeout=30
+        )
         assert [r["status"] for r in answer.json()["results"]] == ["accepted", "accepted"]
         sent = time.monotonic()
         while True:
             body = httpx.get(
-                f"{reporting}/v1/indicators", params={"orgunit": "38", "period": "2026-11"}
+                f"{reporting}/v1/indicators",
+                params={"orgunit": "38", "period": "2026-11"},
+                headers=auth("province"),
             ).json()
             measured = next(v for v in body["values"] if v["indicator"] == "U5_MEASURED")
             if measured["numerator"] == 1:
@@ -90,7 +118,9 @@ def test_mch_up_runs_the_platform_and_the_readme_example_moves_the_province(tmp_
             assert time.monotonic() - sent < 30, body
             time.sleep(0.05)
         print(f"README example → province U5_MEASURED in {time.monotonic() - sent:.2f} s")
-        again = httpx.post(f"{records}/v1/events", json=readme_example(), timeout=30)
+        again = httpx.post(
+            f"{records}/v1/events", json=readme_example(), headers=auth("facility"), timeout=30
+        )
         assert [r["status"] for r in again.json()["results"]] == ["duplicate", "duplicate"]
     finally:
         process.send_signal(signal.SIGINT)

@@ -53,6 +53,8 @@ TREE = OrgTree(
         _unit("38004", "commune", "404", valid_to=REFORM),
         _unit("38004", "commune", "38", valid_from=REFORM),
         _unit("38005", "commune", "38"),
+        _unit("40401", "commune", "404", valid_to=REFORM),
+        _unit("TYT-40401", "facility", "40401", valid_to=REFORM),
         _unit("TYT-38004", "facility", "38004"),
         _unit("TYT-38005", "facility", "38005"),
         _unit("01", "province", "VN"),
@@ -70,6 +72,8 @@ HW_38005 = who(Role.HEALTH_WORKER, units=("38005",))
 MANAGER_38 = who(Role.MANAGER, units=("38",))
 MANAGER_404 = who(Role.MANAGER, units=("404",))
 DATA_38 = who(Role.DATA_MANAGER, units=("38",))
+DATA_404 = who(Role.DATA_MANAGER, units=("404",))
+DATA_38005 = who(Role.DATA_MANAGER, units=("38005",))
 FACILITY = who(Role.FACILITY_SYSTEM, facility="TYT-38004")
 FACILITY_UNBOUND = who(Role.FACILITY_SYSTEM)
 OPERATOR = who(Role.OPERATOR, units=("VN",))
@@ -114,6 +118,11 @@ TABLE: list[tuple[str, Principal, Action, dict[str, Any], bool]] = [
         {"orgunit": "38005", "on": BEFORE},
         False,
     ),
+    # A unit gone by the date asked about is where it was on its last day.
+    ("district, its gone commune", DATA_404, A.READ_NAMED, {"orgunit": "40401"}, True),
+    ("district, gone facility", DATA_404, A.SUBMIT_EVENTS, {"facility": "TYT-40401"}, True),
+    ("other area, gone facility", DATA_38005, A.SUBMIT_EVENTS, {"facility": "TYT-40401"}, False),
+    ("district, new commune", DATA_404, A.READ_NAMED, {"orgunit": "38004"}, False),
     (
         "province across reform",
         MANAGER_38,

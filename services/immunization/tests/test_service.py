@@ -323,6 +323,8 @@ async def test_a_schedule_upload_publishes_only_what_it_changes(
     two_months = born + dt.timedelta(days=62)
     async with service(kafka_broker, database_url) as (client, send, published):
         await send(
+            # As records publishes them: the tree decides who may read a forecast.
+            *org_units(),
             child(late, born, "38004"),
             child(on_time, born, "38004"),
             *(dose(on_time, v, two_months, born, "38004") for v in ("PENTA", "OPV", "ROTA")),

@@ -7,13 +7,17 @@ import datetime as dt
 import json
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 from records_helpers import Clinic, amended
-from sqlalchemy import select
+from sqlalchemy import select, text
+from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session
 
 from mch_events.envelope import CloudEvent
 from mch_events.outbox import outbox_table
+from mch_platform.testing import bearer
+from mch_servicekit.access import Role
 
 Outbox = outbox_table("records")
 
@@ -86,14 +90,35 @@ def test_who_read_which_handbook_is_logged(api: TestClient, clinic: Clinic) -> N
     post(api, *f.values())
     mother_id = f["mother"].data["mother_id"]
 
-    api.get(f"/v1/mothers/{mother_id}", headers={"X-User": "nurse.lan"})
-    api.get(f"/v1/mothers/{mother_id}")
-    log = api.get("/v1/access-log", params={"person_id": mother_id}).json()
+    residence = f["mother"].data["residence"]
+    nurse = bearer([Role.HEALTH_WORKER], [residence], subject="nurse.lan")
+    stranger = bearer([Role.HEALTH_WORKER], ["00001"], subject="nurse.elsewhere")
+    assert api.get(f"/v1/mothers/{mother_id}", headers=nurse).status_code == 200
+    refused = api.get(f"/v1/mothers/{mother_id}", headers=stranger | {"X-Purpose": "curiosity"})
+    assert refused.status_code == 403
+    assert mother_id not in refused.text
+    assert api.get("/v1/access-log", headers=nurse).status_code == 403
+    log = api.get(
+        "/v1/access-log", params={"person_id": mother_id}, headers=bearer([Role.OPERATOR])
+    ).json()
 
-    assert [(e["user"], e["action"]) for e in log] == [
-        ("anonymous", "read_handbook"),
-        ("nurse.lan", "read_handbook"),
+    assert [(e["user"], e["action"], e["purpose"], e["outcome"]) for e in log] == [
+        ("nurse.elsewhere", "read_handbook", "curiosity", "refused"),
+        ("nurse.lan", "read_handbook", "care", "allowed"),
     ]
+
+
+def test_the_access_log_cannot_be_changed(api: TestClient, clinic: Clinic) -> None:
+    f = family(clinic)
+    post(api, *f.values())
+    api.get(f"/v1/mothers/{f['mother'].data['mother_id']}")
+    engine = api.app.state.ctx.engine  # type: ignore[attr-defined]
+    for statement in (
+        "UPDATE records_access_log SET action = 'nothing'",
+        "DELETE FROM records_access_log",
+    ):
+        with pytest.raises(DBAPIError, match="append-only"), engine.begin() as conn:
+            conn.execute(text(statement))
 
 
 def test_a_handbook_is_found_only_under_the_persons_role(api: TestClient, clinic: Clinic) -> None:

@@ -99,6 +99,13 @@ def simulate(
     bootstrap_servers: Annotated[
         str, typer.Option(envvar="KAFKA_BOOTSTRAP_SERVERS", help="Kafka to publish to")
     ] = "127.0.0.1:9092",
+    token: Annotated[
+        str,
+        typer.Option(
+            envvar="MCH_TOKEN",
+            help="bearer token for --http (e.g. the admin one of data/tokens.json)",
+        ),
+    ] = "",
 ) -> None:
     """Publish realistic synthetic facility events for N demo communes over a date range."""
     from .local import simulate_events
@@ -114,6 +121,7 @@ def simulate(
         seed=seed,
         http=http or None,
         bootstrap_servers=bootstrap_servers,
+        token=token or None,
     )
 
 

@@ -21,6 +21,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from mch_servicekit.migrations import upgrade
 
+from .devauth import development_issuer, write_tokens
 from .embedded_broker import EmbeddedBroker, free_port
 from .services import SERVICES
 
@@ -81,8 +82,12 @@ def run_platform(
         shutil.rmtree(data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
+    issuer = development_issuer(data_dir)
+    tokens_file, tokens = write_tokens(issuer, data_dir) if issuer else (None, {})
+    admin = {"authorization": f"Bearer {tokens['admin']}"} if tokens else {}
     with _broker(data_dir) as bootstrap:
         env_common = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": bootstrap, "DATA_DIR": str(data_dir)}
+        env_common |= issuer.environment() if issuer else {}
         urls: dict[str, str] = {}
         processes: dict[str, subprocess.Popen[bytes]] = {}
         try:
@@ -103,7 +108,10 @@ def run_platform(
                 urls[name] = f"http://127.0.0.1:{port}"
             _wait_ready(urls, processes, timeout=90)
             response = httpx.post(
-                f"{urls['records']}/v1/orgunits/import", content=demo_orgunits_json(), timeout=60
+                f"{urls['records']}/v1/orgunits/import",
+                content=demo_orgunits_json(),
+                headers=admin,
+                timeout=60,
             )
             response.raise_for_status()
             console.print(f"Demo org units (Thanh Hóa) loaded: {response.json()}")
@@ -111,6 +119,10 @@ def run_platform(
             for name, url in urls.items():
                 console.print(f"  {name:<13} {url}   API docs: {url}/docs")
             console.print(f"  logs and databases in {data_dir.resolve()}")
+            if tokens_file is not None:
+                console.print(
+                    f"  development tokens (admin, province, …) in {tokens_file.resolve()}"
+                )
             if demo_communes > 0:
                 end = dt.date.today()
                 start = end - dt.timedelta(days=30 * demo_months)
@@ -222,6 +234,7 @@ def simulate_events(
     seed: int,
     http: str | None,
     bootstrap_servers: str,
+    token: str | None = None,
 ) -> int:
     """Publish the demo events; returns how many were sent."""
     from .simulate import generate, publish_http, publish_kafka
@@ -239,7 +252,9 @@ def simulate_events(
             progress.update(task, advance=n)
 
         if http:
-            summary = publish_http(events, http, progress=advance)
+            auth = {"authorization": f"Bearer {token}"} if token else {}
+            with httpx.Client(timeout=60, headers=auth) as client:
+                summary = publish_http(events, http, progress=advance, client=client)
             console.print(f"records answered: {dict(summary.statuses)}")
             return summary.sent
         sent = asyncio.run(publish_kafka(events, bootstrap_servers, progress=advance))

@@ -28,6 +28,7 @@ from mch_growth.domain.zscores import (
     age_in_days,
     shown,
 )
+from mch_servicekit.access import Action, Principal, ReadsNamed, ReadsReference, enforce
 from mch_servicekit.app import ServiceContext, context_of
 
 MAX_ITEMS: Final = 10_000
@@ -99,7 +100,9 @@ _REQUEST_SCHEMA: Final = {
     summary="Z-scores, flags and nutrition status for a list of child measurements",
     openapi_extra={"requestBody": {"content": {"application/json": {"schema": _REQUEST_SCHEMA}}}},
 )
-def score_measurements(items: Annotated[list[Any], Body()]) -> list[ZScoreResult]:
+def score_measurements(
+    items: Annotated[list[Any], Body()], who: ReadsReference
+) -> list[ZScoreResult]:
     if len(items) > MAX_ITEMS:
         raise HTTPException(
             status_code=413,  # Content Too Large
@@ -194,8 +197,8 @@ class GrowthSeries(BaseModel):
     summary="A child's visits with their z-scores, nutrition status and faltering",
     responses={404: {"description": "No such child (or it was voided or merged)"}},
 )
-def child_growth(child_id: UUID, ctx: Context) -> GrowthSeries:
-    series = _known_child(ctx, child_id)
+def child_growth(child_id: UUID, ctx: Context, who: ReadsNamed) -> GrowthSeries:
+    series = _known_child(ctx, child_id, who)
     return GrowthSeries(
         child_id=child_id,
         sex=series.sex,
@@ -223,9 +226,10 @@ def child_chart(
         ),
     ],
     ctx: Context,
+    who: ReadsNamed,
     lang: Lang = "vi",
 ) -> Response:
-    series = _known_child(ctx, child_id)
+    series = _known_child(ctx, child_id, who)
     if indicator == "wfh":
         last = series.visits[-1][0].visit_date if series.visits else datetime.now(VN_TZ).date()
         indicator = stature_chart(age_in_days(series.birth_date, last))
@@ -236,11 +240,17 @@ def child_chart(
     return Response(svg, media_type="image/svg+xml")
 
 
-def _known_child(ctx: ServiceContext, child_id: UUID) -> processing.ChildSeries:
+def _known_child(ctx: ServiceContext, child_id: UUID, who: Principal) -> processing.ChildSeries:
     with Session(ctx.engine) as session:
         series = processing.child_series(session, str(child_id))
+        tree = processing.orgunit_tree(session)
     if series is None:
         raise HTTPException(status_code=404, detail=f"no growth record of child {child_id}")
+    if series.residence is None:
+        raise HTTPException(403, "forbidden: the child's residence is not known here")
+    enforce(
+        who, Action.READ_NAMED, orgunit=series.residence, tree=tree, on=datetime.now(VN_TZ).date()
+    )
     return series
 
 

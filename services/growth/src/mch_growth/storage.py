@@ -22,6 +22,19 @@ class GrowthChild(SQLModel, table=True):
     birth_date: dt.date
     revision: int = 1
     voided: bool = False
+    residence: str | None = Field(default=None, max_length=32)
+    """Where the child lives now (decides who may see its growth)."""
+
+
+class GrowthOrgUnit(SQLModel, table=True):
+    """Org-unit versions as records publishes them: the tree that decides who may see a child."""
+
+    __tablename__ = "growth_orgunit"
+
+    code: str = Field(primary_key=True, max_length=32)
+    valid_from: dt.date = Field(primary_key=True)
+    version: str
+    """The ``OrgUnit`` contract as JSON."""
 
 
 class GrowthVisit(SQLModel, table=True):
@@ -49,6 +62,7 @@ class GrowthVisit(SQLModel, table=True):
 
 MODELS: list[type[SQLModel]] = [
     GrowthChild,
+    GrowthOrgUnit,
     GrowthVisit,
     processed_table(SERVICE),
     outbox_table(SERVICE),

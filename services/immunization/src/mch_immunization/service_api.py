@@ -14,6 +14,7 @@ from sqlalchemy import Engine, or_, select
 from sqlmodel import Session
 
 from mch_events.orgtree import OrgTree, OrgTreeError
+from mch_servicekit.access import Action, ManagesReference, ReadsNamed, enforce
 
 from . import defaulters_page
 from .api import ForecastOut, ScheduleSummary, schedule_summary
@@ -80,7 +81,7 @@ def create_service_router(
     router = APIRouter(prefix="/v1", tags=["immunization"])
 
     @router.get("/people/{person_id}/immunizations", response_model=PersonForecastOut)
-    def person_immunizations(person_id: str) -> PersonForecastOut:
+    def person_immunizations(person_id: str, who: ReadsNamed) -> PersonForecastOut:
         """The person's stored forecast and the schedule version that produced it."""
         with Session(engine) as session:
             row = session.get(ImmunizationPerson, person_id)
@@ -93,6 +94,9 @@ def create_service_router(
             raise HTTPException(404, f"person {person_id} was voided")
         if row.forecast is None or row.forecast_on is None or row.residence is None:
             raise HTTPException(404, f"person {person_id} has no forecast yet")
+        with Session(engine) as session:
+            tree = orgunits.tree(session)
+        enforce(who, Action.READ_NAMED, orgunit=row.residence, tree=tree, on=today())
         forecast = ForecastOut.model_validate_json(row.forecast)
         return PersonForecastOut(
             person_id=row.person_id,
@@ -109,6 +113,7 @@ def create_service_router(
         responses={200: {"content": {"text/csv": {}, "text/html": {}}}},
     )
     def defaulters(
+        who: ReadsNamed,
         orgunit: Annotated[str, Query(description="Org-unit code: commune, district, province")],
         as_of: Annotated[dt.date | None, Query(description="Default: today")] = None,
         output: Annotated[Literal["json", "csv", "html"], Query(alias="format")] = "json",
@@ -131,6 +136,7 @@ def create_service_router(
             unit = tree.get(orgunit, day)
             if unit is None:
                 raise HTTPException(404, f"org unit {orgunit!r} is not in force on {day}")
+            enforce(who, Action.READ_NAMED, orgunit=orgunit, tree=tree, on=day)
             codes = [orgunit, *(u.code for u in tree.subtree(orgunit, day))]
             rows = _overdue_on(session, codes, day)
         communes = group_by_commune(rows, day, lambda code: _name(tree, code, day))
@@ -158,6 +164,7 @@ def create_service_router(
         responses={200: {"description": "This version was already loaded, unchanged"}},
     )
     def upload_schedule(
+        who: ManagesReference,
         document: Annotated[dict[str, Any], Body(description="A schedule document, as a file")],
         response: Response,
     ) -> ScheduleSummary:

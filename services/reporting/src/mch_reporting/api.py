@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from pydantic import BaseModel
 
 from mch_events.orgtree import OrgTreeError
+from mch_servicekit.access import Action, ReadsAggregates, decide, refuse
 
 from .domain.growth_indicators import growth_indicators
 from .domain.periods import parse_period
@@ -42,6 +43,7 @@ def get_indicators(
     facts: Annotated[Facts, Depends(facts_of)],
     orgunit: Annotated[str, Query(description="org-unit code (commune, district, province, VN)")],
     period: Annotated[str, Query(description="2026-11, 2026Q4, 2026, 2026-6M or 2026-9M")],
+    who: ReadsAggregates,
     view: Literal["residence", "facility"] = "residence",
 ) -> IndicatorsResponse:
     """Indicator values for an org unit and period: numerators and denominators summed up the
@@ -58,6 +60,13 @@ def get_indicators(
         raise HTTPException(
             404, f"org unit {orgunit!r} is not in force during {period} ({p.start} to {p.end})"
         )
+    # The tree of the period decides: a district token sees its communes' numbers of its years.
+    decisions = [
+        decide(who, Action.READ_AGGREGATES, orgunit=orgunit, tree=tree, on=day)
+        for day in (p.start, p.end)
+    ]
+    if not any(d.allowed for d in decisions):
+        raise refuse(decisions[0])
     as_of = dt.datetime.now(dt.UTC)
     values = growth_indicators(
         orgunit=orgunit,

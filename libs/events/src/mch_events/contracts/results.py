@@ -30,6 +30,9 @@ class ReasonCode(StrEnum):
     """The event contradicts a stored record (an identifier already used by someone else)."""
     PROCESSING_ERROR = "processing_error"
     """The consumer failed on a valid-looking event: an operator must look."""
+    NOT_AUTHORIZED = "not_authorized"
+    """The submitter may not submit for the event's ``source`` or ``facility`` (a facility system
+    submits only its own facility's events)."""
 
 
 class Problem(BaseModel):

@@ -13,6 +13,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from mch_events.orgtree import OrgTree
 
 from .policy import Action, Decision, decide, may
+from .settings import AuthSettings
 from .tokens import Principal, TokenRejected, TokenVerifier
 
 _bearer = HTTPBearer(
@@ -23,7 +24,10 @@ _bearer = HTTPBearer(
 
 
 def verifier_of(request: Request) -> TokenVerifier:
-    verifier: TokenVerifier = request.app.state.verifier
+    """The app's verifier; an app not built by ``create_service`` gets one from the environment."""
+    verifier: TokenVerifier | None = getattr(request.app.state, "verifier", None)
+    if verifier is None:
+        verifier = request.app.state.verifier = TokenVerifier(AuthSettings())
     return verifier
 
 

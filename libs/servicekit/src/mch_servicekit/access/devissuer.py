@@ -95,8 +95,12 @@ class DevIssuer:
         }
         if facility is not None:
             payload["facility"] = facility
-        payload |= claims
-        return jwt.encode(payload, self._key, algorithm="ES256", headers={"kid": self.kid})
+        return self.sign(payload | claims)
+
+    def sign(self, payload: dict[str, Any], *, kid: str | None = None) -> str:
+        """Any payload signed with this issuer's key (``kid`` names the key, by default its own:
+        tests forge tokens that name another issuer's key)."""
+        return jwt.encode(payload, self._key, algorithm="ES256", headers={"kid": kid or self.kid})
 
 
 def _thumb(jwk: dict[str, Any]) -> str:

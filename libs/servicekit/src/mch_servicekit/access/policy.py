@@ -105,16 +105,19 @@ def may(principal: Principal, action: Action) -> bool:
 
 
 def covers(scopes: Iterable[str], code: str, tree: OrgTree | None, on: dt.date | None) -> bool:
-    """Whether ``code`` lies in one of the subtrees rooted at ``scopes`` on ``on``.
+    """Whether ``code`` lies in one of the subtrees rooted at ``scopes`` on ``on``; a unit no
+    longer in force then is placed where it was on its last day (a commune merged away in 2025
+    stays in its district's history).
 
     Without a tree only the roots themselves are covered: a service that keeps no tree refuses
     rather than guesses."""
     roots = set(scopes)
     if code in roots:
         return True
-    if tree is None or on is None or not tree.exists(code, on):
+    if tree is None or on is None:
         return False
-    return not roots.isdisjoint(tree.path(code, on))
+    day = tree.last_in_force(code, on)
+    return day is not None and not roots.isdisjoint(tree.path(code, day))
 
 
 def decide(
