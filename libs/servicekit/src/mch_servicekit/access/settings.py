@@ -34,7 +34,8 @@ class AuthSettings(BaseSettings):
 
     @property
     def configured(self) -> bool:
-        return bool(self.issuer) and (self.jwks_url is not None or self.jwks_file is not None)
+        # Compose passes unset variables as empty strings.
+        return bool(self.issuer) and (bool(self.jwks_url) or self.jwks_file is not None)
 
     def allowed_algorithms(self) -> list[str]:
         return [a for a in self.algorithms if a not in REFUSED_ALGORITHMS]

@@ -90,7 +90,7 @@ class JwksCache:
         try:
             if settings.jwks_file is not None:
                 document = json.loads(settings.jwks_file.read_text("utf-8"))
-            elif settings.jwks_url is not None:
+            elif settings.jwks_url:
                 reply = httpx.get(settings.jwks_url, timeout=5.0)
                 reply.raise_for_status()
                 document = reply.json()
