@@ -63,7 +63,7 @@ def test_the_handbook_view_holds_the_persons_history_and_yellow_boxes(
     post(api, *f.values())
     mother_id, child_id = f["mother"].data["mother_id"], f["birth"].data["babies"][0]["child_id"]
 
-    view = api.get(f"/v1/mothers/{mother_id}", headers={"X-User": "nurse.lan@TYT-38001"}).json()
+    view = api.get(f"/v1/mothers/{mother_id}").json()
 
     part_i = view["basic_information"]
     assert (part_i["full_name"], part_i["phone"]) == ("Lê Thị Hoa", "0912345678")
@@ -162,10 +162,8 @@ def test_a_pair_dismissed_by_a_reviewer_is_no_longer_listed(
     post(api, first, again)
     a, b = first.data["mother_id"], again.data["mother_id"]
 
-    assert (
-        api.post(f"/v1/duplicates/{b}/{a}/dismiss", headers={"X-User": "reviewer"}).status_code
-        == 204
-    )
+    reviewer = bearer([Role.DATA_MANAGER], ["38"], subject="reviewer")
+    assert api.post(f"/v1/duplicates/{b}/{a}/dismiss", headers=reviewer).status_code == 204
 
     assert api.get("/v1/duplicates").json() == []
     assert api.post(f"/v1/duplicates/{a}/{clinic.uuid()}/dismiss").status_code == 404
@@ -181,7 +179,8 @@ def test_merging_moves_the_records_and_children_and_publishes_what_changed(
     child_id = duplicate["birth"].data["babies"][0]["child_id"]
     before = len(staged(api))
 
-    response = api.post(f"/v1/persons/{drop}/merge-into/{keep}", headers={"X-User": "reviewer"})
+    reviewer = bearer([Role.DATA_MANAGER], ["38"], subject="reviewer")
+    response = api.post(f"/v1/persons/{drop}/merge-into/{keep}", headers=reviewer)
 
     assert response.status_code == 200, response.text
     assert response.json() == {
@@ -196,6 +195,10 @@ def test_merging_moves_the_records_and_children_and_publishes_what_changed(
     assert (name, key) == ("vn.mch.records.persons-merged.v1", keep)
     assert (merged["duplicate_id"], merged["surviving_id"]) == (drop, keep)
     states = {data["person_id"]: data for name, _, data in published if name.endswith("person.v1")}
+    log = api.get("/v1/access-log", params={"person_id": drop}).json()
+    assert [(e["user"], e["action"], e["purpose"]) for e in log] == [
+        ("reviewer", "merge", "data_quality")
+    ]
     assert states[drop]["merged_into"] == keep
     assert states[child_id]["mother_id"] == keep
     moved = [

@@ -157,7 +157,7 @@ def dismiss_duplicate(
                 raise HTTPException(404, f"no person {person_id}")
         pair = [str(person_a), str(person_b)]
         _check_access(session, gate, who, Action.CHANGE_NAMED, pair, "dismiss_duplicate", purpose)
-        dismiss(session, str(person_a), str(person_b), who.subject)
+        dismiss(session, str(person_a), str(person_b), who.subject, purpose_of(who, purpose))
         session.commit()
 
 
@@ -183,7 +183,12 @@ async def merge_persons(
             pair = [str(duplicate_id), str(surviving_id)]
             _check_access(session, gate, who, Action.CHANGE_NAMED, pair, "merge", purpose)
             result = merge(
-                session, str(duplicate_id), str(surviving_id), user=who.subject, today=_today()
+                session,
+                str(duplicate_id),
+                str(surviving_id),
+                user=who.subject,
+                today=_today(),
+                purpose=purpose_of(who, purpose),
             )
             session.commit()
         return result
