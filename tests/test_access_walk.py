@@ -11,6 +11,7 @@ import asyncio
 import base64
 import contextlib
 import datetime as dt
+import importlib
 import json
 import time
 import uuid
@@ -21,13 +22,16 @@ from typing import Any
 
 import httpx
 import pytest
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute
 
 from mch_events.contracts import facility as f
 from mch_events.envelope import new_event
 from mch_platform.embedded_broker import EmbeddedBroker
 from mch_platform.local import demo_orgunits_json
+from mch_platform.services import SERVICES
 from mch_platform.testing import bearer, running, test_issuer
-from mch_servicekit.access import Role
+from mch_servicekit.access import Role, principal_of
 from mch_servicekit.access.devissuer import DevIssuer
 
 pytestmark = pytest.mark.integration
@@ -402,3 +406,40 @@ async def test_every_endpoint_with_every_role(kafka_broker: EmbeddedBroker, tmp_
         assert {("read_handbook", "allowed"), ("read_handbook", "refused")} <= outcomes
         assert ("hw_out", "refused") in {(e["user"], e["outcome"]) for e in log}
         assert ("hw_in", "allowed") in {(e["user"], e["outcome"]) for e in log}
+
+
+OPEN = {"/", "/healthz", "/readyz", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"}
+"""What answers without a token: health, readiness, the index and the API documents."""
+
+
+def _needs_token(dependant: Dependant) -> bool:
+    return any(d.call is principal_of or _needs_token(d) for d in dependant.dependencies)
+
+
+@pytest.mark.parametrize("service", sorted(SERVICES))
+def test_every_route_wants_a_token_and_is_walked(service: str, tmp_path: Path) -> None:
+    """A route added without an access dependency would answer anyone: refuse it here, and
+    keep the walk above complete."""
+    from mch_events.broker import KafkaSettings
+
+    spec = SERVICES[service]
+    module = importlib.import_module(f"{spec.package}.settings")
+    settings_cls = next(
+        v for k, v in vars(module).items() if k.endswith("Settings") and k != "ServiceSettings"
+    )
+    app = spec.app_factory()(  # type: ignore[call-arg]
+        settings=settings_cls(database_url=f"sqlite:///{tmp_path}/{service}.db"),
+        kafka=KafkaSettings(bootstrap_servers="127.0.0.1:9"),
+    )
+    walked = [(e.method, e.path(World()).split("?")[0]) for e in ENDPOINTS if e.service == service]
+    try:
+        for route in app.routes:
+            if not isinstance(route, APIRoute) or route.path in OPEN:
+                continue
+            assert _needs_token(route.dependant), f"{route.path} answers without a token"
+            for method in route.methods:
+                assert any(m == method and route.path_regex.match(p) for m, p in walked), (
+                    f"{method} {service}{route.path} is not walked"
+                )
+    finally:
+        app.state.ctx.engine.dispose()
