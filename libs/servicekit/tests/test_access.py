@@ -7,7 +7,9 @@ import base64
 import datetime as dt
 import hashlib
 import hmac
+import http.server
 import json
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -295,3 +297,43 @@ def test_the_dependency_answers_401_403_and_503(issuer: DevIssuer) -> None:
         assert "Nguyễn" not in refused.text
     app.state.verifier = TokenVerifier(AuthSettings(issuer=None))
     assert get("38004", hw).status_code == 503
+
+
+def test_the_jwks_endpoint_is_fetched_once_and_again_for_an_unknown_kid(tmp_path: Path) -> None:
+    first = DevIssuer(tmp_path / "one")
+    document = [first.jwks_file.read_bytes()]
+    fetches: list[str] = []
+
+    class Jwks(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            fetches.append(self.path)
+            self.send_response(200)
+            self.send_header("content-type", "application/json")
+            self.end_headers()
+            self.wfile.write(document[0])
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Jwks)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/certs"
+        verifier = TokenVerifier(
+            # No file: the test run's own issuer is in the environment.
+            AuthSettings(
+                issuer=first.issuer, jwks_url=url, jwks_file=None, jwks_min_refresh_seconds=0
+            )
+        )
+        for _ in range(3):
+            assert verifier.verify(first.token("a", [Role.MANAGER])).subject == "a"
+        assert fetches == ["/certs"]
+        rotated = DevIssuer(tmp_path / "two")
+        document[0] = rotated.jwks_file.read_bytes()
+        assert verifier.verify(rotated.token("b", [Role.MANAGER])).subject == "b"
+        assert len(fetches) == 2
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
