@@ -223,7 +223,9 @@ ENDPOINTS: list[Endpoint] = [
     Endpoint(
         "immunization", "GET", lambda w: "/v1/defaulters?orgunit=38&format=csv", NAMED - {"hw_in"}
     ),
+    Endpoint("immunization", "GET", lambda w: "/v1/access-log", {"admin", "operator"}),
     # growth
+    Endpoint("growth", "GET", lambda w: "/v1/access-log", {"admin", "operator"}),
     Endpoint(
         "growth",
         "POST",
@@ -406,6 +408,24 @@ async def test_every_endpoint_with_every_role(kafka_broker: EmbeddedBroker, tmp_
         assert {("read_handbook", "allowed"), ("read_handbook", "refused")} <= outcomes
         assert ("hw_out", "refused") in {(e["user"], e["outcome"]) for e in log}
         assert ("hw_in", "allowed") in {(e["user"], e["outcome"]) for e in log}
+        for service, action in ("immunization", "read_immunizations"), ("growth", "read_growth"):
+            log = (
+                await clients[service].get(
+                    "/v1/access-log",
+                    params={"person_id": str(world.child)},
+                    headers=headers("operator"),
+                )
+            ).json()
+            seen = {(e["user"], e["action"], e["outcome"]) for e in log}
+            assert {("hw_in", action, "allowed"), ("hw_out", action, "refused")} <= seen, service
+        listed = (
+            await clients["immunization"].get(
+                "/v1/access-log", params={"user": "hw_out"}, headers=headers("operator")
+            )
+        ).json()
+        assert ("list_defaulters", COMMUNE, "refused") in {
+            (e["action"], e["person_id"], e["outcome"]) for e in listed
+        }
 
 
 OPEN = {"/", "/healthz", "/readyz", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"}

@@ -28,7 +28,17 @@ from mch_growth.domain.zscores import (
     age_in_days,
     shown,
 )
-from mch_servicekit.access import Action, Principal, ReadsNamed, ReadsReference, enforce
+from mch_growth.storage import SERVICE
+from mch_servicekit.access import (
+    Action,
+    Decision,
+    Principal,
+    ReadsNamed,
+    ReadsReference,
+    decide,
+    refuse,
+)
+from mch_servicekit.access.audit import log_access
 from mch_servicekit.app import ServiceContext, context_of
 
 MAX_ITEMS: Final = 10_000
@@ -246,11 +256,21 @@ def _known_child(ctx: ServiceContext, child_id: UUID, who: Principal) -> process
         tree = processing.orgunit_tree(session)
     if series is None:
         raise HTTPException(status_code=404, detail=f"no growth record of child {child_id}")
-    if series.residence is None:
-        raise HTTPException(403, "forbidden: the child's residence is not known here")
-    enforce(
-        who, Action.READ_NAMED, orgunit=series.residence, tree=tree, on=datetime.now(VN_TZ).date()
+    decision = (
+        decide(
+            who,
+            Action.READ_NAMED,
+            orgunit=series.residence,
+            tree=tree,
+            on=datetime.now(VN_TZ).date(),
+        )
+        if series.residence
+        else Decision(False, "the child's residence is not known here")
     )
+    outcome = "allowed" if decision.allowed else "refused"
+    log_access(ctx.engine, SERVICE, who, "read_growth", [str(child_id)], outcome=outcome)
+    if not decision.allowed:
+        raise refuse(decision)
     return series
 
 

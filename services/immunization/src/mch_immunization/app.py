@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from mch_events.broker import KafkaSettings
+from mch_servicekit.access.audit import access_log_router
 from mch_servicekit.app import ServiceContext, create_service
 
 from . import handlers
@@ -51,4 +52,5 @@ def create_app(
             schedules_changed=reforecasting.wake,
         )
     )
+    app.include_router(access_log_router("immunization"))
     return app

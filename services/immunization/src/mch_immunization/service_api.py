@@ -14,7 +14,8 @@ from sqlalchemy import Engine, or_, select
 from sqlmodel import Session
 
 from mch_events.orgtree import OrgTree, OrgTreeError
-from mch_servicekit.access import Action, ManagesReference, ReadsNamed, enforce
+from mch_servicekit.access import Action, ManagesReference, ReadsNamed, decide, refuse
+from mch_servicekit.access.audit import log_access
 
 from . import defaulters_page
 from .api import ForecastOut, ScheduleSummary, schedule_summary
@@ -23,7 +24,7 @@ from .domain.defaulters import OverdueRow, group_by_commune
 from .domain.person import population_of
 from .domain.schedule import Population, ScheduleError
 from .orgunits import OrgUnits
-from .storage import ImmunizationMerge, ImmunizationOverdue, ImmunizationPerson
+from .storage import SERVICE, ImmunizationMerge, ImmunizationOverdue, ImmunizationPerson
 
 _IN_CHUNK = 500
 """Residence codes per ``IN (...)`` list: a province has a few hundred communes, the country
@@ -96,7 +97,11 @@ def create_service_router(
             raise HTTPException(404, f"person {person_id} has no forecast yet")
         with Session(engine) as session:
             tree = orgunits.tree(session)
-        enforce(who, Action.READ_NAMED, orgunit=row.residence, tree=tree, on=today())
+        decision = decide(who, Action.READ_NAMED, orgunit=row.residence, tree=tree, on=today())
+        outcome = "allowed" if decision.allowed else "refused"
+        log_access(engine, SERVICE, who, "read_immunizations", [person_id], outcome=outcome)
+        if not decision.allowed:
+            raise refuse(decision)
         forecast = ForecastOut.model_validate_json(row.forecast)
         return PersonForecastOut(
             person_id=row.person_id,
@@ -136,9 +141,18 @@ def create_service_router(
             unit = tree.get(orgunit, day)
             if unit is None:
                 raise HTTPException(404, f"org unit {orgunit!r} is not in force on {day}")
-            enforce(who, Action.READ_NAMED, orgunit=orgunit, tree=tree, on=day)
-            codes = [orgunit, *(u.code for u in tree.subtree(orgunit, day))]
-            rows = _overdue_on(session, codes, day)
+            decision = decide(who, Action.READ_NAMED, orgunit=orgunit, tree=tree, on=day)
+            rows = []
+            if decision.allowed:
+                codes = [orgunit, *(u.code for u in tree.subtree(orgunit, day))]
+                rows = _overdue_on(session, codes, day)
+        # Logged in a transaction of its own, once the reading one is closed.
+        if not decision.allowed:
+            log_access(engine, SERVICE, who, "list_defaulters", [orgunit], outcome="refused")
+            raise refuse(decision)
+        # A list names people: each one listed is logged as read.
+        listed = sorted({row.person_id for row in rows})
+        log_access(engine, SERVICE, who, "list_defaulters", listed, detail=orgunit)
         communes = group_by_commune(rows, day, lambda code: _name(tree, code, day))
         if output == "csv":
             return PlainTextResponse(
