@@ -7,22 +7,9 @@ import datetime as dt
 
 from sqlmodel import Session, col, select
 
-from mch_servicekit.access import Principal, Role
-
 from .storage import AccessLog, Residence
 
 ANONYMOUS = "anonymous"
-
-_PURPOSES = {Role.HEALTH_WORKER: "care", Role.DATA_MANAGER: "data_quality"}
-
-
-def purpose_of(who: Principal | None, asked: str | None) -> str | None:
-    """The purpose the client states (``X-Purpose``), else the one its role serves."""
-    if asked:
-        return asked[:64]
-    if who is None:
-        return None
-    return next((p for r, p in _PURPOSES.items() if r in who.roles), None)
 
 
 def log_access(

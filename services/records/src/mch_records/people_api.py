@@ -26,10 +26,11 @@ from mch_servicekit.access import (
     decide,
     refuse,
 )
+from mch_servicekit.access.audit import purpose_of
 from mch_servicekit.app import ServiceContext, context_of
 
 from .api import GateDep
-from .audit import log_access, purpose_of, residence_of
+from .audit import log_access, residence_of
 from .domain.handbook import Handbook
 from .duplicates import DuplicateView, dismiss, find_duplicates
 from .handbook import NotFound, handbook_of
