@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal, NamedTuple
 
+from mch_events.contracts.common import SexCode
 from mch_immunization.domain.engine import Forecast, GivenDose, Person, forecast
 from mch_immunization.domain.schedule import Population, Schedule
 
@@ -44,7 +45,7 @@ class Recorded:
     records are left out before they get here."""
 
     role: Role
-    sex: Literal["M", "F"]
+    sex: SexCode
     birth_date: dt.date
     residences: tuple[Residence, ...]
     doses: tuple[GivenDose, ...] = ()
@@ -99,7 +100,7 @@ def forecast_recorded(
     person = Person(
         birth_date=recorded.birth_date,
         # A mother is a woman whatever the sex field says; the engine refuses men on her schedule.
-        sex="female" if recorded.role == "mother" or recorded.sex == "F" else "male",
+        sex="F" if recorded.role == "mother" else recorded.sex,
         residence=residence_on(recorded.residences, as_of),
         residence_ancestors=residence_ancestors,
     )
