@@ -83,7 +83,7 @@ def test_a_facility_event_is_normalised_on_reading() -> None:
         child_id=child.child_id,
         facility="TYT-38004",
         visit_date=dt.date(2026, 11, 20),
-        measured="L",  # type: ignore[arg-type]  # an alias, read as "lying"
+        measured="L",  # an alias, read as "lying"
     )
     assert visit.measured == "lying"
 

@@ -61,6 +61,8 @@ Sex = Annotated[SexCode, _alias_reader(SEX_ALIASES)]
 Schema stays ``enum: [M, F]``: what is written, and what a sender should write."""
 Position = Annotated[PositionCode, _alias_reader(POSITION_ALIASES)]
 """The field type of the measuring position on every input; reads the aliases like ``Sex``."""
+Role = Literal["mother", "child"]
+"""What a person is to the handbook: every service tells mothers and children apart by this."""
 TestResult = Literal["positive", "negative"]
 ShortText = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
 Code = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[a-z0-9_]+$")]

@@ -9,13 +9,11 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal, NamedTuple
+from typing import NamedTuple
 
-from mch_events.contracts.common import SexCode
+from mch_events.contracts.common import Role, SexCode
 from mch_immunization.domain.engine import Forecast, GivenDose, Person, forecast
 from mch_immunization.domain.schedule import Population, Schedule
-
-Role = Literal["mother", "child"]
 
 OVERRUN = dt.timedelta(days=42)
 """(P) A pregnancy with no delivery recorded stays current until this long after its expected
