@@ -15,7 +15,7 @@ from datetime import date
 from enum import StrEnum
 from typing import Final
 
-from mch_events.contracts.common import POSITION_ALIASES, sex_code
+from mch_events.contracts.common import position_code, sex_code
 from mch_growth.domain.zscores import Measurement, Position, Sex, age_in_days
 
 
@@ -43,13 +43,6 @@ class Reason(StrEnum):
 
 
 _ANTHRO_SEXES: Final[dict[str, Sex]] = {"1": Sex.MALE, "2": Sex.FEMALE}
-_POSITIONS: Final[dict[str, Position]] = {
-    "": Position.UNKNOWN,
-    **{
-        alias: Position.LYING if code == "lying" else Position.STANDING
-        for alias, code in POSITION_ALIASES.items()
-    },
-}
 _OEDEMA: Final[dict[str, bool]] = {
     "": False,
     "n": False,
@@ -105,14 +98,9 @@ def parse_date(value: object) -> date | None:
 
 def parse_position(value: object) -> Position:
     """L/H or lying/standing (any case); unknown when empty. Raises ``ValueError`` otherwise."""
-    if value is None:
+    if value is None or (isinstance(value, str) and not value.strip()):
         return Position.UNKNOWN
-    if not isinstance(value, str):
-        raise ValueError(value)
-    position = _POSITIONS.get(value.strip().lower())
-    if position is None:
-        raise ValueError(value)
-    return position
+    return Position.LYING if position_code(value) == "lying" else Position.STANDING
 
 
 def parse_number(value: object) -> float | None:
