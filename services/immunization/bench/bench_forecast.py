@@ -111,7 +111,7 @@ def build_children(
         province = rng.choices(codes, weights)[0]
         person = Person(
             birth_date=birth,
-            sex=rng.choice(("female", "male")),
+            sex=rng.choice(("F", "M")),
             residence=f"{rng.randrange(10000, 32000):05d}",
             residence_ancestors=(province,),
         )

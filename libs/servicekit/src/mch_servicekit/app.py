@@ -31,6 +31,7 @@ from mch_events.outbox import OutboxRelay
 from mch_events.telemetry import setup_tracing
 
 from .db import make_engine
+from .docs import INDEX_ELSEWHERE, install_docs, install_index, serves_root
 from .settings import ServiceSettings
 
 log = logging.getLogger(__name__)
@@ -111,7 +112,11 @@ def create_service(
     routers: Sequence[APIRouter] = (),
     title: str | None = None,
     description: str = "",
+    index_path: str | None = "/",
 ) -> FastAPI:
+    """The service's app. ``index_path`` is where the index of the service's links is served: a
+    service with a page of its own at ``/`` passes ``"/index"`` (or ``None`` for no index); one
+    whose ``routers`` already answer ``GET /`` gets its index at ``/index`` anyway."""
     settings = settings or ServiceSettings(service=name)
     kafka = kafka or KafkaSettings()
     logging.basicConfig(
@@ -160,6 +165,8 @@ def create_service(
         description=description,
         version="1.0.0",
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.ctx = ctx
 
@@ -195,6 +202,9 @@ def create_service(
 
     for router in routers:
         app.include_router(router)
+    install_docs(app)
+    if index_path is not None:
+        install_index(app, name, INDEX_ELSEWHERE if serves_root(app) else index_path)
     FastAPIInstrumentor.instrument_app(
         app, tracer_provider=provider, excluded_urls="healthz,readyz"
     )

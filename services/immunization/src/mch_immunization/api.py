@@ -8,12 +8,12 @@ from collections.abc import Callable, Sequence
 from fastapi import APIRouter, HTTPException
 from pydantic import BaseModel, ConfigDict, Field
 
+from mch_events.contracts.common import Sex
 from mch_immunization.domain.engine import (
     GivenDose,
     InputError,
     Person,
     Reason,
-    Sex,
     Status,
     forecast,
 )
@@ -30,7 +30,7 @@ class PersonIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     birth_date: dt.date
-    sex: Sex
+    sex: Sex = Field(description="M or F (male and female, in any case, are read as M and F).")
     residence: str = Field(default="", description="Org-unit code of the residence.")
     residence_ancestors: list[str] = Field(
         default_factory=list,

@@ -13,6 +13,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session
 
 from mch_events import outbox, topics
+from mch_events.contracts.common import Role
 from mch_events.contracts.immunization import ImmunizationStatusChanged
 from mch_events.envelope import VN_TZ, new_event
 
@@ -23,7 +24,6 @@ from .domain.person import (
     Pregnancy,
     Recorded,
     Residence,
-    Role,
     forecast_date,
     forecast_recorded,
     population_of,

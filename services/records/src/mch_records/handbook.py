@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Literal
 
 from sqlalchemy import select
 from sqlmodel import Session
+
+from mch_events.contracts.common import Role
 
 from .domain import handbook
 from .publishing import record_data
@@ -17,9 +18,7 @@ class NotFound(LookupError):
     pass
 
 
-def handbook_of(
-    session: Session, person_id: str, role: Literal["mother", "child"], today: dt.date
-) -> handbook.Handbook:
+def handbook_of(session: Session, person_id: str, role: Role, today: dt.date) -> handbook.Handbook:
     """Raises ``NotFound`` when there is no person with that id and role."""
     person = session.get(Person, person_id)
     if person is None or person.role != role:
@@ -58,7 +57,7 @@ def _facts(session: Session, person: Person) -> handbook.PersonFacts:
     return handbook.PersonFacts(
         person_id=person.person_id,
         role=person.role,  # type: ignore[arg-type]
-        sex=person.sex,
+        sex=person.sex,  # type: ignore[arg-type]
         birth_date=person.birth_date,
         registered_on=person.registered_on,
         residences=[(r.effective_date, r.residence) for (r,) in rows],

@@ -9,13 +9,14 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import uuid
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Query
 from pydantic import BaseModel
 from sqlalchemy import select
 from sqlmodel import Session
 
+from mch_events.contracts.common import Role
 from mch_servicekit.app import ServiceContext, context_of
 
 from .audit import log_access
@@ -35,7 +36,7 @@ def _today() -> dt.date:
 
 
 def _read_handbook(
-    ctx: ServiceContext, person_id: uuid.UUID, role: Literal["mother", "child"], user: str | None
+    ctx: ServiceContext, person_id: uuid.UUID, role: Role, user: str | None
 ) -> Handbook:
     with Session(ctx.engine) as session:
         try:

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from pydantic import BaseModel
 
 from mch_events.orgtree import OrgTreeError
 
-from .domain.growth_indicators import growth_indicators
+from .domain.growth_indicators import View, growth_indicators
 from .domain.periods import parse_period
 from .processing import Facts
 
@@ -32,7 +32,7 @@ class IndicatorView(BaseModel):
 class IndicatorsResponse(BaseModel):
     orgunit: str
     period: str
-    view: str
+    view: View
     as_of: dt.datetime
     values: list[IndicatorView]
 
@@ -42,7 +42,7 @@ def get_indicators(
     facts: Annotated[Facts, Depends(facts_of)],
     orgunit: Annotated[str, Query(description="org-unit code (commune, district, province, VN)")],
     period: Annotated[str, Query(description="2026-11, 2026Q4, 2026, 2026-6M or 2026-9M")],
-    view: Literal["residence", "facility"] = "residence",
+    view: View = "residence",
 ) -> IndicatorsResponse:
     """Indicator values for an org unit and period: numerators and denominators summed up the
     org-unit tree in force on each contact's date, the ratio computed last."""

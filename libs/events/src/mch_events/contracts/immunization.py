@@ -9,6 +9,8 @@ from uuid import UUID
 from .common import InternalContract, OrgUnitCode, Sex
 
 StatusFact = Literal["dose_overdue", "series_complete", "fully_immunized", "protected_at_birth"]
+Population = Literal["child", "women"]
+"""Whose schedule: children's, or women's (tetanus, for mothers)."""
 
 
 class ImmunizationStatusChanged(InternalContract):
@@ -37,7 +39,7 @@ class ImmunizationStatusChanged(InternalContract):
     """Series code of the schedule (``PENTA``, ``TT``)."""
     dose: int | None = None
     birth_id: UUID | None = None
-    population: Literal["child", "women"]
+    population: Population
     sex: Sex
     birth_date: dt.date
     residence: OrgUnitCode

@@ -17,13 +17,13 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Literal, NamedTuple
 
+from mch_events.contracts.common import SexCode
 from mch_immunization.domain.schedule import DoseRule, Schedule, Span, shift
 
 Status = Literal["complete", "due", "overdue", "upcoming", "expired", "invalid"]
 Reason = Literal[
     "too_early_age", "too_soon_interval", "after_max_age", "extra_dose", "not_in_schedule"
 ]
-Sex = Literal["female", "male"]
 
 _ALWAYS = dt.date.min
 _NEVER = dt.date.max
@@ -33,7 +33,7 @@ _NEVER = dt.date.max
 # millions of them, and a frozen dataclass's __init__ costs several times more.
 class Person(NamedTuple):
     birth_date: dt.date
-    sex: Sex
+    sex: SexCode
     residence: str = ""
     """Org-unit code of the residence; a dose's scope matches it by code prefix."""
     residence_ancestors: tuple[str, ...] = ()
@@ -109,7 +109,7 @@ def _check_input(
             )
     if edd is not None and schedule.pregnancy_length is None:
         problems.append((("edd",), f"schedule {schedule.label} has no pregnancy rules"))
-    if schedule.population == "women" and person.sex != "female":
+    if schedule.population == "women" and person.sex != "F":
         problems.append((("person", "sex"), f"schedule {schedule.label} is for women"))
     if problems:
         raise InputError(problems)

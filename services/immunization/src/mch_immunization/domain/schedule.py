@@ -18,7 +18,8 @@ from typing import Any, Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_serializer
 
-Population = Literal["child", "women"]
+# Re-exported: the schedules, routes and forecasting speak of the population the events carry.
+from mch_events.contracts.immunization import Population as Population
 
 _DAYS_IN_MONTH = (31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
 

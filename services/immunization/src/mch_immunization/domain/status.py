@@ -11,8 +11,9 @@ import datetime as dt
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal, NamedTuple
+from typing import NamedTuple
 
+from mch_events.contracts.immunization import StatusFact
 from mch_immunization.domain.engine import (
     DoseEntry,
     Forecast,
@@ -22,7 +23,8 @@ from mch_immunization.domain.engine import (
 )
 from mch_immunization.domain.person import Delivery
 
-Fact = Literal["dose_overdue", "series_complete", "fully_immunized", "protected_at_birth"]
+Fact = StatusFact
+"""The facts are those the service publishes (``ImmunizationStatusChanged.status``)."""
 
 
 class FactKey(NamedTuple):
