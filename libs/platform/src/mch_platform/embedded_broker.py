@@ -11,6 +11,7 @@ import os
 import socket
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 
@@ -31,11 +32,16 @@ class EmbeddedBroker:
     """Start, probe and stop one broker process by its own handle."""
 
     def __init__(
-        self, port: int | None = None, host: str = "127.0.0.1", log_file: Path | None = None
+        self,
+        port: int | None = None,
+        host: str = "127.0.0.1",
+        log_file: Path | None = None,
+        preexec_fn: Callable[[], None] | None = None,
     ):
         self.host = host
         self.port = port or free_port(host)
         self.log_file = log_file
+        self.preexec_fn = preexec_fn
         self._process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -56,6 +62,7 @@ class EmbeddedBroker:
             stdin=subprocess.DEVNULL,
             env={**os.environ, "RUST_LOG": os.environ.get("RUST_LOG", "warn")},
             start_new_session=True,
+            preexec_fn=self.preexec_fn,
         )
         if output is not subprocess.DEVNULL:
             output.close()  # type: ignore[union-attr]
@@ -70,10 +77,15 @@ class EmbeddedBroker:
                 contextlib.suppress(OSError),
                 socket.create_connection((self.host, self.port), 0.2),
             ):
-                return self
+                # Whoever answered, it was not this broker if it has exited (port taken).
+                if self._process.poll() is None:
+                    return self
             time.sleep(0.05)
         self.stop()
         raise TimeoutError(f"the embedded broker did not listen on {url} within {timeout} s")
+
+    def running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
 
     def stop(self, timeout: float = 10.0) -> None:
         process, self._process = self._process, None
