@@ -41,7 +41,7 @@ console = Console()
 PREFERRED_BROKER_PORT = 9092
 """The embedded broker takes Kafka's usual port when it is free (so ``mch simulate`` finds it
 without options), any free port otherwise."""
-STOP_SERVICES_WITHIN = 7.0
+STOP_SERVICES_WITHIN = 6.0
 """Seconds the services get to finish their batches and flush their outbox before they are killed;
 the broker goes last, so everything ``mch up`` started is gone within 10 s of a stop signal."""
 PROBE_TIMEOUT = 2.0
@@ -256,7 +256,7 @@ class Platform:
                 service.process.wait()
                 console.print(f"  {service.name} stopped")
         if self.broker is not None:
-            self.broker.stop(timeout=2.0)
+            self.broker.stop(timeout=1.5)
             console.print("  embedded broker stopped")
 
     def kill(self) -> None:
@@ -345,11 +345,10 @@ def run_platform(
             _watch(platform, signals, until=None)
         finally:
             signals.stopping()
-            if signals.received:
-                console.print(f"{signals.received}: stopping…")
-            else:
-                console.print("stopping…")
+            stopping = time.monotonic()
+            console.print(f"{signals.received}: stopping…" if signals.received else "stopping…")
             platform.stop()
+            console.print(f"stopped in {time.monotonic() - stopping:.1f} s")
 
 
 def _start(platform: Platform, signals: StopSignals) -> None:

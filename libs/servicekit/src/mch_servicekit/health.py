@@ -93,7 +93,7 @@ class HealthMonitor:
         thread, self._thread = self._thread, None
         if thread is not None:
             # A check stuck on the database must not hold the shutdown; the thread is a daemon.
-            await asyncio.to_thread(thread.join, 2.0)
+            await asyncio.to_thread(thread.join, 0.5)
 
     # -- state ---------------------------------------------------------------------------------
     def database(self) -> str:
