@@ -24,7 +24,6 @@ from dataclasses import dataclass, field
 from importlib.resources import files
 from pathlib import Path
 from types import FrameType
-from typing import Any
 
 import httpx
 from rich.console import Console
@@ -280,20 +279,15 @@ class StopSignals:
         self._platform = platform
         self.requested = threading.Event()
         self.received: str | None = None
-        self._previous: dict[signal.Signals, Any] = {}
 
-    def __enter__(self) -> StopSignals:
+    def install(self) -> StopSignals:
+        """For the rest of the process: a signal after the stop kills whatever is left at once
+        instead of interrupting the exit with a traceback."""
         for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-            current = signal.getsignal(sig)
-            if sig != signal.SIGTERM and current == signal.SIG_IGN:
+            if sig != signal.SIGTERM and signal.getsignal(sig) == signal.SIG_IGN:
                 continue
-            self._previous[sig] = current
             signal.signal(sig, self._handle)
         return self
-
-    def __exit__(self, *_: object) -> None:
-        for sig, handler in self._previous.items():
-            signal.signal(sig, handler)
 
     def stopping(self) -> None:
         """From now on a signal means: kill at once."""
@@ -327,28 +321,28 @@ def run_platform(
     data_dir.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     platform = Platform(data_dir=data_dir, base_port=base_port, broker_port=broker_port)
-    with StopSignals(platform) as signals:
-        try:
-            _start(platform, signals)
-            if signals.requested.is_set():
-                return
-            loader = DemoLoader(platform, signals.requested, demo_communes, demo_months)
-            loader.start()
-            _watch(platform, signals, until=loader.orgunits_done)
-            if signals.requested.is_set():
-                return
-            console.print(f"[green]Ready in {time.monotonic() - started:.1f} s[/]")
-            for name, url in platform.urls().items():
-                console.print(f"  {name:<13} {url}   API docs: {url}/docs")
-            console.print(f"  logs and databases in {data_dir.resolve()}")
-            console.print(f"Running (pid {os.getpid()}). Press Ctrl-C to stop.")
-            _watch(platform, signals, until=None)
-        finally:
-            signals.stopping()
-            stopping = time.monotonic()
-            console.print(f"{signals.received}: stopping…" if signals.received else "stopping…")
-            platform.stop()
-            console.print(f"stopped in {time.monotonic() - stopping:.1f} s")
+    signals = StopSignals(platform).install()
+    try:
+        _start(platform, signals)
+        if signals.requested.is_set():
+            return
+        loader = DemoLoader(platform, signals.requested, demo_communes, demo_months)
+        loader.start()
+        _watch(platform, signals, until=loader.orgunits_done)
+        if signals.requested.is_set():
+            return
+        console.print(f"[green]Ready in {time.monotonic() - started:.1f} s[/]")
+        for name, url in platform.urls().items():
+            console.print(f"  {name:<13} {url}   API docs: {url}/docs")
+        console.print(f"  logs and databases in {data_dir.resolve()}")
+        console.print(f"Running (pid {os.getpid()}). Press Ctrl-C to stop.")
+        _watch(platform, signals, until=None)
+    finally:
+        signals.stopping()
+        stopping = time.monotonic()
+        console.print(f"{signals.received}: stopping…" if signals.received else "stopping…")
+        platform.stop()
+        console.print(f"stopped in {time.monotonic() - stopping:.1f} s")
 
 
 def _start(platform: Platform, signals: StopSignals) -> None:
