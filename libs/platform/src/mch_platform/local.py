@@ -40,9 +40,11 @@ console = Console()
 PREFERRED_BROKER_PORT = 9092
 """The embedded broker takes Kafka's usual port when it is free (so ``mch simulate`` finds it
 without options), any free port otherwise."""
-STOP_SERVICES_WITHIN = 6.0
+STOP_SERVICES_WITHIN = 5.0
 """Seconds the services get to finish their batches and flush their outbox before they are killed;
-the broker goes last, so everything ``mch up`` started is gone within 10 s of a stop signal."""
+the broker goes last, so everything ``mch up`` started is gone within 10 s of a stop signal. A
+killed service loses nothing: what it accepted is committed with its outbox rows, and the batch it
+was consuming is consumed again after the restart (deduplicated by event id)."""
 PROBE_TIMEOUT = 2.0
 """A probe that takes longer counts as "not ready yet": the service may just be busy."""
 SLOW_START_HINT = 60.0
