@@ -42,9 +42,9 @@ PREFERRED_BROKER_PORT = 9092
 without options), any free port otherwise."""
 STOP_SERVICES_WITHIN = 5.0
 """Seconds the services get to finish their batches and flush their outbox before they are killed;
-the broker goes last, so everything ``mch up`` started is gone within 10 s of a stop signal. A
-killed service loses nothing: what it accepted is committed with its outbox rows, and the batch it
-was consuming is consumed again after the restart (deduplicated by event id)."""
+the broker goes last, so everything ``mch up`` started is gone within 10 s of a stop signal. Killing
+loses no more than stopping: a batch cut short was never committed, what was committed stays with
+its outbox rows, and the memory-only broker forgets unconsumed events on any stop."""
 PROBE_TIMEOUT = 2.0
 """A probe that takes longer counts as "not ready yet": the service may just be busy."""
 SLOW_START_HINT = 60.0
