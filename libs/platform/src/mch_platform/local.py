@@ -201,10 +201,10 @@ class Platform:
             try:
                 self.broker.start()
                 break
-            except RuntimeError:
+            except (RuntimeError, TimeoutError) as exc:
                 self.broker = None
                 if port == candidates[-1]:
-                    raise
+                    raise PlatformError(str(exc)) from exc
         assert self.broker is not None
         self.bootstrap_servers = self.broker.bootstrap_servers
         console.print(
