@@ -16,8 +16,10 @@ $(STAMP): requirements/constraints.txt requirements/dev.txt $(foreach p,$(PACKAG
 		-r requirements/dev.txt $(foreach p,$(PACKAGES),-e $(p))
 	touch $(STAMP)
 
+# Options of `mch up` pass through, e.g. make up MCH_UP_ARGS="--base-port 9001 --demo-communes 0"
+MCH_UP_ARGS ?=
 up: install
-	$(BIN)/mch up
+	$(BIN)/mch up $(MCH_UP_ARGS)
 
 test: install
 	$(BIN)/pytest

@@ -191,6 +191,8 @@ async def test_health_and_readiness(kafka_broker: EmbeddedBroker, tmp_path: obje
         assert ready.status_code == 200
         assert ready.json()["checks"]["database"] == "ok"
         kafka_broker.kill()
-        not_ready = await client.get("/readyz")
+        async with asyncio.timeout(60):  # the broker is checked in the background
+            while (not_ready := await client.get("/readyz")).status_code == 200:  # noqa: ASYNC110
+                await asyncio.sleep(0.2)
         assert not_ready.status_code == 503
         assert not_ready.json()["checks"]["broker"] != "ok"

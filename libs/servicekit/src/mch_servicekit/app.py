@@ -21,9 +21,9 @@ from faststream.message import StreamMessage
 from faststream.middlewares import AckPolicy
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from opentelemetry.sdk.trace import TracerProvider
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 
-from mch_events import outbox, topics
+from mch_events import topics
 from mch_events.broker import KafkaSettings, TopicGuard, make_broker
 from mch_events.consume import ApplyFn, BatchSummary, consume_batch
 from mch_events.deadletter import DeadLetters
@@ -32,6 +32,7 @@ from mch_events.telemetry import setup_tracing
 
 from .db import make_engine
 from .docs import INDEX_ELSEWHERE, install_docs, install_index, serves_root
+from .health import HealthMonitor
 from .settings import ServiceSettings
 
 log = logging.getLogger(__name__)
@@ -138,6 +139,7 @@ def create_service(
         dead_letters=DeadLetters(broker, service=name),
         tracer_provider=provider,
     )
+    health = HealthMonitor(name, engine, broker)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -148,10 +150,12 @@ def create_service(
         if settings.kafka_create_topics:
             # An empty broker after a restart gets its topics back, so consumers resume.
             jobs.append(asyncio.create_task(_repeat(5.0, lambda: guard.ensure(topics.ALL))))
+        await health.start()
         log.info("%s ready on %s:%s", name, settings.host, settings.resolved_port())
         try:
             yield
         finally:
+            await health.stop()
             for job in jobs:
                 job.cancel()
             await asyncio.gather(*jobs, return_exceptions=True)
@@ -170,31 +174,20 @@ def create_service(
     )
     app.state.ctx = ctx
 
+    # Both probes are async and read state only: run on the event loop, they never wait for a
+    # worker thread, a pooled connection or a lock that consumer batches hold.
     @app.get("/healthz", tags=["operations"])
-    def healthz() -> dict[str, str]:
+    async def healthz() -> dict[str, str]:
         """Liveness: the process serves requests."""
         return {"status": "ok", "service": name}
 
     @app.get("/readyz", tags=["operations"])
     async def readyz() -> JSONResponse:
-        """Readiness: the database answers and the broker is reachable."""
-        checks: dict[str, Any] = {}
-        try:
-            await asyncio.to_thread(_ping_database, engine)
-            checks["database"] = "ok"
-        except Exception as exc:
-            checks["database"] = f"error: {type(exc).__name__}"
-        try:
-            checks["broker"] = "ok" if await broker.ping(timeout=2.0) else "unreachable"
-        except Exception as exc:
-            checks["broker"] = f"error: {type(exc).__name__}"
-        ready = checks["database"] == "ok" and checks["broker"] == "ok"
-        checks["outbox_pending"] = (
-            await asyncio.to_thread(outbox.pending, engine, name)
-            if checks["database"] == "ok"
-            else None
-        )
-        checks["consumed"] = ctx.consumed
+        """Readiness from the last background checks (every second): the database answers and its
+        schema is in place, the broker is reachable. Also reports the outbox rows waiting, the
+        partitions assigned to the consumers and the events consumed since start."""
+        ready, checks = health.readiness()
+        checks["consumed"] = dict(ctx.consumed)
         return JSONResponse(
             {"status": "ready" if ready else "not_ready", "service": name, "checks": checks},
             status_code=200 if ready else 503,
@@ -218,8 +211,3 @@ async def _repeat(seconds: float, job: Callable[[], Awaitable[None]]) -> None:
             await job()
         except Exception:
             log.exception("periodic job %s failed", getattr(job, "__name__", job))
-
-
-def _ping_database(engine: Engine) -> None:
-    with engine.connect() as conn:
-        conn.execute(text("SELECT 1"))
