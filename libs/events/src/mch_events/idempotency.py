@@ -9,10 +9,10 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 
-from sqlalchemy import insert, select
+from sqlalchemy import insert
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlmodel import Field, Session, SQLModel
+from sqlmodel import Field, Session, SQLModel, col, select
 
 
 class ProcessedEvent(SQLModel, table=True):
@@ -25,8 +25,8 @@ class ProcessedEvent(SQLModel, table=True):
 
 def already_processed(session: Session, consumer: str, event_id: str) -> bool:
     row = session.exec(
-        select(ProcessedEvent.event_id).where(  # type: ignore[call-overload]
-            ProcessedEvent.consumer == consumer, ProcessedEvent.event_id == event_id
+        select(ProcessedEvent.event_id).where(
+            col(ProcessedEvent.consumer) == consumer, col(ProcessedEvent.event_id) == event_id
         )
     ).first()
     return row is not None
@@ -38,12 +38,12 @@ def processed_among(session: Session, consumer: str, event_ids: Sequence[str]) -
     unique = list(dict.fromkeys(event_ids))
     for start in range(0, len(unique), _IN_CHUNK):
         rows = session.exec(
-            select(ProcessedEvent.event_id).where(  # type: ignore[call-overload]
-                ProcessedEvent.consumer == consumer,
-                ProcessedEvent.event_id.in_(unique[start : start + _IN_CHUNK]),  # type: ignore[attr-defined]
+            select(ProcessedEvent.event_id).where(
+                col(ProcessedEvent.consumer) == consumer,
+                col(ProcessedEvent.event_id).in_(unique[start : start + _IN_CHUNK]),
             )
         ).all()
-        found.update(row[0] for row in rows)
+        found.update(rows)
     return found
 
 

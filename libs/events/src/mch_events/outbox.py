@@ -19,9 +19,9 @@ from typing import Any
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
-from sqlalchemy import Engine, LargeBinary, delete, func, select, text
+from sqlalchemy import Engine, LargeBinary, delete, func, text
 from sqlalchemy.engine import Connection
-from sqlmodel import Column, Field, Session, SQLModel
+from sqlmodel import Column, Field, Session, SQLModel, col, select
 
 from .envelope import CloudEvent, to_kafka
 from .telemetry import context_from_traceparent, current_traceparent
@@ -65,7 +65,7 @@ def add(session: Session, event: CloudEvent, *, topic: str, key: str | None) -> 
 
 def pending(engine: Engine) -> int:
     with Session(engine) as session:
-        return int(session.exec(select(func.count()).select_from(OutboxMessage)).one()[0])  # type: ignore[call-overload]
+        return session.exec(select(func.count()).select_from(OutboxMessage)).one()
 
 
 PublishFn = Callable[..., Awaitable[Any]]
@@ -167,13 +167,13 @@ class OutboxRelay:
             return []
         with Session(self._engine) as session:
             rows = session.exec(
-                select(OutboxMessage).order_by(OutboxMessage.id).limit(self._batch_size)  # type: ignore[call-overload, arg-type]
+                select(OutboxMessage).order_by(col(OutboxMessage.id)).limit(self._batch_size)
             ).all()
-            return [r[0] for r in rows]
+            return list(rows)
 
     def _delete(self, ids: list[int]) -> None:
         with Session(self._engine) as session:
-            session.execute(delete(OutboxMessage).where(OutboxMessage.id.in_(ids)))  # type: ignore[union-attr]
+            session.execute(delete(OutboxMessage).where(col(OutboxMessage.id).in_(ids)))
             session.commit()
 
     async def drain_once(self) -> int:
