@@ -57,8 +57,8 @@ class EmbeddedBroker:
             env={**os.environ, "RUST_LOG": os.environ.get("RUST_LOG", "warn")},
             start_new_session=True,
         )
-        if output is not subprocess.DEVNULL:
-            output.close()  # type: ignore[union-attr]
+        if not isinstance(output, int):  # a file of ours, not DEVNULL
+            output.close()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self._process.poll() is not None:
