@@ -14,13 +14,13 @@ from typing import Any
 
 import pytest
 from pydantic import BaseModel
-from sqlalchemy import delete, select
-from sqlmodel import Session
+from sqlalchemy import delete
+from sqlmodel import Session, col, select
 
 from mch_events.consume import BatchSummary, apply_events
 from mch_events.contracts import records as r
 from mch_events.contracts.immunization import ImmunizationStatusChanged
-from mch_events.envelope import new_event
+from mch_events.envelope import CloudEvent, new_event
 from mch_events.outbox import OutboxMessage
 from mch_immunization.catalog import ScheduleBook
 from mch_immunization.forecasting import Forecaster
@@ -53,7 +53,9 @@ class Service:
 
     def send(self, *models: BaseModel) -> list[str]:
         """Consume one batch, then run the job it wakes."""
-        events = [(new_event(m, source="mch-records"), {}) for m in models]
+        events: list[tuple[CloudEvent, dict[str, str]]] = [
+            (new_event(m, source="mch-records"), {}) for m in models
+        ]
         results = apply_events(self.engine, "mch-immunization", events, self.consumer)
         asyncio.run(self.consumer.after_batch(BatchSummary(len(events), results)))
         self.job.run()
@@ -65,10 +67,10 @@ class Service:
 
     def events(self) -> list[ImmunizationStatusChanged]:
         with Session(self.engine) as session:
-            rows = session.exec(select(OutboxMessage).order_by(OutboxMessage.id)).all()  # type: ignore[call-overload, arg-type]
+            rows = session.exec(select(OutboxMessage).order_by(col(OutboxMessage.id))).all()
             session.execute(delete(OutboxMessage))
             session.commit()
-        return [ImmunizationStatusChanged.model_validate_json(row.payload) for (row,) in rows]
+        return [ImmunizationStatusChanged.model_validate_json(row.payload) for row in rows]
 
     def person(self, person_id: uuid.UUID) -> ImmunizationPerson:
         with Session(self.engine) as session:
@@ -82,12 +84,12 @@ class Service:
 
     def overdue(self, person_id: uuid.UUID) -> list[tuple[str, int, dt.date, dt.date | None]]:
         with Session(self.engine) as session:
-            rows = session.exec(  # type: ignore[call-overload]
+            rows = session.exec(
                 select(ImmunizationOverdue)
-                .where(ImmunizationOverdue.person_id == str(person_id))
-                .order_by(ImmunizationOverdue.vaccine, ImmunizationOverdue.dose)
+                .where(col(ImmunizationOverdue.person_id) == str(person_id))
+                .order_by(col(ImmunizationOverdue.vaccine), col(ImmunizationOverdue.dose))
             ).all()
-        return [(o.vaccine, o.dose, o.since, o.until) for (o,) in rows]
+        return [(o.vaccine, o.dose, o.since, o.until) for o in rows]
 
 
 @pytest.fixture
@@ -130,7 +132,7 @@ def dose(
         person_id=pid,
         facility="TYT-38004",
         date=day,
-        vaccine=vaccine,  # type: ignore[arg-type]
+        vaccine=vaccine,
         sex="F",
         birth_date=born,
         residence="38004",
@@ -397,7 +399,7 @@ def orgunit(code: str, level: str, parent: str | None) -> r.OrgUnit:
         name=code,
         level=level,
         parent=parent,
-        valid_from=D(2020, 1, 1),  # type: ignore[arg-type]
+        valid_from=D(2020, 1, 1),
     )
 
 

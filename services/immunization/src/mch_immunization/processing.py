@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 
 from pydantic import BaseModel
 from sqlalchemy import update
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from mch_events.consume import BatchSummary
 from mch_events.contracts import records as r
@@ -76,7 +76,7 @@ class RecordsConsumer:
         if changed:
             session.execute(
                 update(ImmunizationPerson)
-                .where(ImmunizationPerson.person_id.in_(changed))  # type: ignore[attr-defined]
+                .where(col(ImmunizationPerson.person_id).in_(changed))
                 .values(pending=True)
             )
         return EventResult(id=event.id, status="accepted")
