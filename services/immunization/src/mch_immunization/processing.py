@@ -163,14 +163,14 @@ class RecordsConsumer:
         merge.surviving_id = surviving_id
         session.add(merge)
         for table, column in (
-            (ImmunizationDose, ImmunizationDose.person_id),
-            (ImmunizationPregnancy, ImmunizationPregnancy.mother_id),
-            (ImmunizationBirth, ImmunizationBirth.mother_id),
+            (ImmunizationDose, col(ImmunizationDose.person_id)),
+            (ImmunizationPregnancy, col(ImmunizationPregnancy.mother_id)),
+            (ImmunizationBirth, col(ImmunizationBirth.mother_id)),
             # Someone merged into the duplicate earlier now counts for the survivor too.
-            (ImmunizationMerge, ImmunizationMerge.surviving_id),
+            (ImmunizationMerge, col(ImmunizationMerge.surviving_id)),
         ):
             session.execute(
-                update(table).where(column == duplicate_id).values({column: surviving_id})  # type: ignore[arg-type]
+                update(table).where(column == duplicate_id).values({column: surviving_id})
             )
         return [duplicate_id, surviving_id]
 
