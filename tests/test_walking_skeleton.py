@@ -177,5 +177,6 @@ async def _ready(clients: dict[str, httpx.AsyncClient]) -> bool:
 def _trace_of_request(spans: InMemorySpanExporter) -> int:
     for span in spans.get_finished_spans():
         if span.name.startswith("POST /v1/events"):
-            return span.context.trace_id
+            trace_id: int = span.context.trace_id
+            return trace_id
     raise AssertionError("no span for the HTTP request")

@@ -17,8 +17,7 @@ import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from pydantic import BaseModel
-from sqlalchemy import select
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
 from mch_events import outbox, topics
 from mch_events.contracts import records as r
@@ -148,8 +147,8 @@ async def settled(client: httpx.AsyncClient, database_url: str) -> bool:
     engine = make_engine(database_url)
     try:
         with Session(engine) as session:
-            waiting = session.exec(  # type: ignore[call-overload]
-                select(ImmunizationPerson.person_id).where(ImmunizationPerson.pending)
+            waiting = session.exec(
+                select(ImmunizationPerson.person_id).where(col(ImmunizationPerson.pending))
             ).first()
         # Read here, not from /readyz: the probe reports the count of its last background check.
         staged = outbox.pending(engine, "immunization")
@@ -178,7 +177,7 @@ def dose(
         person_id=person,
         facility=f"TYT-{commune}",
         date=day,
-        vaccine=vaccine,  # type: ignore[arg-type]
+        vaccine=vaccine,
         sex="M",
         birth_date=born,
         residence=commune,

@@ -94,7 +94,7 @@ def _copy(templates: dict[str, str], kind: str, folder: Path) -> Iterator[str]:
         _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-_FILLED_BY_TESTS = [m.__tablename__ for m in MODELS if m is not OrgUnitVersion]  # type: ignore[attr-defined]
+_FILLED_BY_TESTS = [str(m.__tablename__) for m in MODELS if m is not OrgUnitVersion]
 
 
 def _emptied(url: str) -> str:

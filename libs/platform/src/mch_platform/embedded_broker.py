@@ -98,8 +98,8 @@ class EmbeddedBroker:
             start_new_session=True,
             preexec_fn=self.preexec_fn,
         )
-        if output is not subprocess.DEVNULL:
-            output.close()  # type: ignore[union-attr]
+        if not isinstance(output, int):  # a file of ours, not DEVNULL
+            output.close()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self._process.poll() is not None:

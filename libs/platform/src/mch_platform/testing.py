@@ -120,7 +120,7 @@ async def running(
     settings_cls = next(
         v for k, v in vars(module).items() if k.endswith("Settings") and k != "ServiceSettings"
     )
-    app = spec.app_factory()(  # type: ignore[call-arg]
+    app = spec.app_factory()(
         settings=settings_cls(database_url=database_url, **settings),
         kafka=KafkaSettings(bootstrap_servers=bootstrap_servers),
     )

@@ -10,9 +10,10 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Body, HTTPException, Query, Response
 from fastapi.responses import HTMLResponse, PlainTextResponse
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import Engine, or_, select
-from sqlmodel import Session
+from sqlalchemy import Engine, or_
+from sqlmodel import Session, col, select
 
+from mch_events.contracts.records import OrgUnit
 from mch_events.orgtree import OrgTree, OrgTreeError
 
 from . import defaulters_page
@@ -82,26 +83,7 @@ def create_service_router(
     @router.get("/people/{person_id}/immunizations", response_model=PersonForecastOut)
     def person_immunizations(person_id: str) -> PersonForecastOut:
         """The person's stored forecast and the schedule version that produced it."""
-        with Session(engine) as session:
-            row = session.get(ImmunizationPerson, person_id)
-            merge = session.get(ImmunizationMerge, person_id)
-        if merge is not None:
-            raise HTTPException(404, f"person {person_id} was merged into {merge.surviving_id}")
-        if row is None:
-            raise HTTPException(404, f"unknown person {person_id}")
-        if row.voided:
-            raise HTTPException(404, f"person {person_id} was voided")
-        if row.forecast is None or row.forecast_on is None or row.residence is None:
-            raise HTTPException(404, f"person {person_id} has no forecast yet")
-        forecast = ForecastOut.model_validate_json(row.forecast)
-        return PersonForecastOut(
-            person_id=row.person_id,
-            population=population_of(row.role),
-            as_of=row.forecast_on,
-            residence=row.residence,
-            schedule_version=forecast.schedule_version,
-            doses=forecast.doses,
-        )
+        return _stored_forecast(engine, person_id)
 
     @router.get(
         "/defaulters",
@@ -121,18 +103,7 @@ def create_service_router(
             raise HTTPException(
                 422, f"as_of {day} is after today ({now}): forecasts are made as of today"
             )
-        with Session(engine) as session:
-            try:
-                tree = orgunits.tree(session)
-            except OrgTreeError as error:
-                raise HTTPException(
-                    503, f"the org-unit tree is being updated; retry: {error}"
-                ) from None
-            unit = tree.get(orgunit, day)
-            if unit is None:
-                raise HTTPException(404, f"org unit {orgunit!r} is not in force on {day}")
-            codes = [orgunit, *(u.code for u in tree.subtree(orgunit, day))]
-            rows = _overdue_on(session, codes, day)
+        tree, unit, rows = _overdue_in_subtree(engine, orgunits, orgunit, day)
         communes = group_by_commune(rows, day, lambda code: _name(tree, code, day))
         if output == "csv":
             return PlainTextResponse(
@@ -184,21 +155,62 @@ def create_service_router(
     return router
 
 
+def _stored_forecast(engine: Engine, person_id: str) -> PersonForecastOut:
+    with Session(engine) as session:
+        row = session.get(ImmunizationPerson, person_id)
+        merge = session.get(ImmunizationMerge, person_id)
+    if merge is not None:
+        raise HTTPException(404, f"person {person_id} was merged into {merge.surviving_id}")
+    if row is None:
+        raise HTTPException(404, f"unknown person {person_id}")
+    if row.voided:
+        raise HTTPException(404, f"person {person_id} was voided")
+    if row.forecast is None or row.forecast_on is None or row.residence is None:
+        raise HTTPException(404, f"person {person_id} has no forecast yet")
+    forecast = ForecastOut.model_validate_json(row.forecast)
+    return PersonForecastOut(
+        person_id=row.person_id,
+        population=population_of(row.role),
+        as_of=row.forecast_on,
+        residence=row.residence,
+        schedule_version=forecast.schedule_version,
+        doses=forecast.doses,
+    )
+
+
+def _overdue_in_subtree(
+    engine: Engine, orgunits: OrgUnits, orgunit: str, day: dt.date
+) -> tuple[OrgTree, OrgUnit, list[OverdueRow]]:
+    """The tree in force, the org unit, and the doses overdue on ``day`` in its subtree."""
+    with Session(engine) as session:
+        try:
+            tree = orgunits.tree(session)
+        except OrgTreeError as error:
+            raise HTTPException(
+                503, f"the org-unit tree is being updated; retry: {error}"
+            ) from None
+        unit = tree.get(orgunit, day)
+        if unit is None:
+            raise HTTPException(404, f"org unit {orgunit!r} is not in force on {day}")
+        codes = [orgunit, *(u.code for u in tree.subtree(orgunit, day))]
+        return tree, unit, _overdue_on(session, codes, day)
+
+
 def _overdue_on(session: Session, codes: list[str], day: dt.date) -> list[OverdueRow]:
     """The doses overdue on ``day`` of the people living in ``codes``."""
     overdue, person = ImmunizationOverdue, ImmunizationPerson
     rows: list[OverdueRow] = []
     for start in range(0, len(codes), _IN_CHUNK):
         query = (
-            select(overdue, person.role, person.birth_date)
-            .join(person, person.person_id == overdue.person_id)  # type: ignore[arg-type]
+            select(overdue, col(person.role), col(person.birth_date))
+            .join(person, col(person.person_id) == overdue.person_id)
             .where(
-                overdue.residence.in_(codes[start : start + _IN_CHUNK]),  # type: ignore[attr-defined]
-                overdue.since <= day,  # type: ignore[operator]
-                or_(overdue.until.is_(None), overdue.until > day),  # type: ignore[union-attr, operator]
+                col(overdue.residence).in_(codes[start : start + _IN_CHUNK]),
+                col(overdue.since) <= day,
+                or_(col(overdue.until).is_(None), col(overdue.until) > day),
             )
         )
-        for dose, role, birth_date in session.exec(query).all():  # type: ignore[call-overload]
+        for dose, role, birth_date in session.exec(query).all():
             rows.append(
                 OverdueRow(
                     person_id=dose.person_id,

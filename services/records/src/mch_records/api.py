@@ -10,8 +10,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from pydantic import BaseModel
-from sqlalchemy import select
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
 from mch_events.consume import apply_events
 from mch_events.contracts.records import OrgUnit
@@ -143,16 +142,16 @@ def list_rejections(
 ) -> list[RejectionView]:
     """Rejected events, newest first, with their reasons; correct and re-submit them to /v1/events
     (or to /v1/rejections/{id}/resubmit)."""
-    query = select(Rejection).order_by(Rejection.received_at.desc()).limit(limit)  # type: ignore[attr-defined]
+    query = select(Rejection).order_by(col(Rejection.received_at).desc()).limit(limit)
     if facility:
         query = query.where(Rejection.source == facility)
     if reason:
         query = query.where(Rejection.reason == reason)
     if not include_resolved:
-        query = query.where(Rejection.resolved_by.is_(None))  # type: ignore[union-attr]
+        query = query.where(col(Rejection.resolved_by).is_(None))
     with Session(ctx.engine) as session:
-        rows = session.exec(query).all()  # type: ignore[call-overload]
-    return [_view(row) for (row,) in rows]
+        rows = session.exec(query).all()
+    return [_view(row) for row in rows]
 
 
 def _view(row: Rejection) -> RejectionView:

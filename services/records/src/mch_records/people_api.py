@@ -13,8 +13,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Query
 from pydantic import BaseModel
-from sqlalchemy import select
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
 from mch_events.contracts.common import Role
 from mch_servicekit.app import ServiceContext, context_of
@@ -128,11 +127,11 @@ def access_log(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[AccessEntry]:
     """Who read or changed which person's record, newest first."""
-    query = select(AccessLog).order_by(AccessLog.id.desc()).limit(limit)  # type: ignore[union-attr]
+    query = select(AccessLog).order_by(col(AccessLog.id).desc()).limit(limit)
     if person_id is not None:
         query = query.where(AccessLog.person_id == str(person_id))
     if user is not None:
         query = query.where(AccessLog.user == user)
     with Session(ctx.engine) as session:
-        rows = session.exec(query).all()  # type: ignore[call-overload]
-    return [AccessEntry.model_validate(row, from_attributes=True) for (row,) in rows]
+        rows = session.exec(query).all()
+    return [AccessEntry.model_validate(row, from_attributes=True) for row in rows]

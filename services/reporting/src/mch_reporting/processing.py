@@ -6,10 +6,11 @@ from __future__ import annotations
 import datetime as dt
 import json
 import threading
+from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import Engine, select
-from sqlmodel import Session
+from sqlalchemy import Engine
+from sqlmodel import Session, col, select
 
 from mch_events.consume import BatchSummary
 from mch_events.contracts import growth as g
@@ -66,7 +67,7 @@ class Facts:
             [p.effective_date.isoformat() if p.effective_date else None, p.residence]
             for p in data.residences
         ]
-        values = {
+        values: dict[str, Any] = {  # columns of several types, set by name on a new or stored row
             "birth_date": data.birth_date,
             "registered_on": data.registered_on,
             "residences": json.dumps(residences),
@@ -87,7 +88,7 @@ class Facts:
         def valid(z: g.ZScore | None) -> float | None:
             return z.value if z is not None and not z.flagged else None
 
-        values = {
+        values: dict[str, Any] = {  # columns of several types, set by name on a new or stored row
             "child_id": str(data.child_id),
             "visit_date": data.visit_date,
             "birth_date": data.birth_date,
@@ -110,17 +111,17 @@ class Facts:
         with self._lock:
             if self._tree is None:
                 with Session(self._engine) as session:
-                    rows = session.exec(select(ReportingOrgUnit.version)).all()  # type: ignore[call-overload]
-                self._tree = OrgTree(r.OrgUnit.model_validate_json(v) for (v,) in rows)
+                    rows = session.exec(select(ReportingOrgUnit.version)).all()
+                self._tree = OrgTree(r.OrgUnit.model_validate_json(v) for v in rows)
             return self._tree
 
     def measurements(self, period: Period) -> list[Measured]:
         with Session(self._engine) as session:
-            rows = session.exec(  # type: ignore[call-overload]
+            rows = session.exec(
                 select(ReportingGrowth).where(
-                    ReportingGrowth.visit_date >= period.start,
-                    ReportingGrowth.visit_date <= period.end,
-                    ReportingGrowth.voided == False,  # noqa: E712 - SQL expression
+                    col(ReportingGrowth.visit_date) >= period.start,
+                    col(ReportingGrowth.visit_date) <= period.end,
+                    col(ReportingGrowth.voided) == False,  # noqa: E712 - SQL expression
                 )
             ).all()
         return [
@@ -136,20 +137,20 @@ class Facts:
                 whz=m.whz,
                 oedema=m.oedema,
             )
-            for (m,) in rows
+            for m in rows
         ]
 
     def children(self, on: dt.date) -> list[Child]:
         """Registered children who could be under 5 on ``on``."""
         with Session(self._engine) as session:
-            rows = session.exec(  # type: ignore[call-overload]
+            rows = session.exec(
                 select(ReportingChild).where(
-                    ReportingChild.birth_date > on - dt.timedelta(days=5 * 366),
-                    ReportingChild.voided == False,  # noqa: E712 - SQL expression
+                    col(ReportingChild.birth_date) > on - dt.timedelta(days=5 * 366),
+                    col(ReportingChild.voided) == False,  # noqa: E712 - SQL expression
                 )
             ).all()
         children = []
-        for (c,) in rows:
+        for c in rows:
             if not under_five(c.birth_date, on):
                 continue
             residences = tuple(

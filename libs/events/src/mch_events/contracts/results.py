@@ -52,7 +52,7 @@ class EventResult(BaseModel):
     record that already has a newer one. ``held``: valid, waiting for a record it refers to."""
     problems: list[Problem] = []
 
-    @computed_field  # type: ignore[prop-decorator]
+    @computed_field  # type: ignore[prop-decorator]  # mypy rejects decorated properties
     @property
     def http_status(self) -> int:
         """The status an HTTP client would get for this event alone."""

@@ -159,22 +159,9 @@ def parse_visit(fields: Mapping[str, object]) -> ParsedVisit:
     """Read one visit from its fields (the CSV column names, JSON-typed or as text). Sex is
     read as everywhere on the platform (``parse_sex_code``)."""
     reasons: list[Reason] = []
-    try:
-        sex = parse_sex_code(fields.get("sex"))
-        if sex is None:
-            reasons.append(Reason.MISSING_SEX)
-    except ValueError:
-        sex = None
-        reasons.append(Reason.INVALID_SEX)
-    dates: list[date | None] = []
-    for name in ("birth_date", "visit_date"):
-        try:
-            dates.append(parse_date(fields.get(name)))
-        except ValueError:
-            dates.append(None)
-            if Reason.INVALID_DATE not in reasons:
-                reasons.append(Reason.INVALID_DATE)
-    age, age_reason = age_from_dates(dates[0], dates[1])
+    sex = _read_sex(fields, reasons)
+    birth, visit = _read_dates(fields, reasons)
+    age, age_reason = age_from_dates(birth, visit)
     if age_reason is not None:
         reasons.append(age_reason)
     try:
@@ -182,17 +169,7 @@ def parse_visit(fields: Mapping[str, object]) -> ParsedVisit:
     except ValueError:
         position = Position.UNKNOWN
         reasons.append(Reason.INVALID_MEASURED)
-    numbers: dict[str, float | None] = {}
-    for name, (non_numeric, non_positive) in NUMBER_FIELDS.items():
-        try:
-            number = parse_number(fields.get(name))
-        except ValueError:
-            number = None
-            reasons.append(non_numeric)
-        if number is not None and number <= 0:
-            number = None
-            reasons.append(non_positive)
-        numbers[name] = number
+    numbers = _read_numbers(fields, reasons)
     try:
         oedema = parse_oedema(fields.get("oedema"))
     except ValueError:
@@ -211,3 +188,47 @@ def parse_visit(fields: Mapping[str, object]) -> ParsedVisit:
         oedema=oedema,
     )
     return ParsedVisit(measurement, age, tuple(reasons))
+
+
+# The readers below append to ``reasons`` what is wrong with the field(s) they read.
+
+
+def _read_sex(fields: Mapping[str, object], reasons: list[Reason]) -> Sex | None:
+    try:
+        sex = parse_sex_code(fields.get("sex"))
+    except ValueError:
+        reasons.append(Reason.INVALID_SEX)
+        return None
+    if sex is None:
+        reasons.append(Reason.MISSING_SEX)
+    return sex
+
+
+def _read_dates(
+    fields: Mapping[str, object], reasons: list[Reason]
+) -> tuple[date | None, date | None]:
+    """The birth and visit dates; one reason however many are invalid."""
+    dates: list[date | None] = []
+    for name in ("birth_date", "visit_date"):
+        try:
+            dates.append(parse_date(fields.get(name)))
+        except ValueError:
+            dates.append(None)
+            if Reason.INVALID_DATE not in reasons:
+                reasons.append(Reason.INVALID_DATE)
+    return dates[0], dates[1]
+
+
+def _read_numbers(fields: Mapping[str, object], reasons: list[Reason]) -> dict[str, float | None]:
+    numbers: dict[str, float | None] = {}
+    for name, (non_numeric, non_positive) in NUMBER_FIELDS.items():
+        try:
+            number = parse_number(fields.get(name))
+        except ValueError:
+            number = None
+            reasons.append(non_numeric)
+        if number is not None and number <= 0:
+            number = None
+            reasons.append(non_positive)
+        numbers[name] = number
+    return numbers
