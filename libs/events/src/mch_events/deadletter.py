@@ -75,7 +75,9 @@ class DeadLetters:
         self._service = service
 
     async def send(self, record: KafkaRecord, problems: Sequence[Problem]) -> None:
-        original = {k: v.decode("utf-8", "replace") for k, v in record.headers}
+        original = {
+            k: v.decode("utf-8", "replace") if v is not None else "" for k, v in record.headers
+        }
         headers = dead_letter_headers(
             problems,
             service=self._service,

@@ -30,6 +30,7 @@ from mch_events.deadletter import DeadLetters
 from mch_events.outbox import OutboxRelay
 from mch_events.telemetry import setup_tracing
 
+from . import guards
 from .db import make_engine
 from .settings import ServiceSettings
 
@@ -86,8 +87,19 @@ class ServiceContext:
             for result in summary.results:
                 self.consumed[result.status] = self.consumed.get(result.status, 0) + 1
             self.relay.wake()
-            for callback in self.on_batch:
-                await callback(summary)
+            await _after_batch(self.on_batch, summary)
+
+
+async def _after_batch(
+    callbacks: Sequence[Callable[[BatchSummary], Awaitable[None]]], summary: BatchSummary
+) -> None:
+    # The batch is committed and its dead letters sent: a failing callback must not have it
+    # consumed again, over and over.
+    for callback in callbacks:
+        try:
+            await callback(summary)
+        except Exception:
+            log.exception("after-batch step %s failed", getattr(callback, "__name__", callback))
 
 
 async def _raw_body(msg: StreamMessage[Any]) -> Any:
@@ -161,6 +173,7 @@ def create_service(
         lifespan=lifespan,
     )
     app.state.ctx = ctx
+    guards.install(app)
 
     @app.get("/healthz", tags=["operations"])
     def healthz() -> dict[str, str]:
@@ -192,6 +205,7 @@ def create_service(
 
     for router in routers:
         app.include_router(router)
+    guards.check_routes(app)
     FastAPIInstrumentor.instrument_app(
         app, tracer_provider=provider, excluded_urls="healthz,readyz"
     )

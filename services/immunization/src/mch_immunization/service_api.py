@@ -14,6 +14,7 @@ from sqlalchemy import Engine, or_, select
 from sqlmodel import Session
 
 from mch_events.orgtree import OrgTree, OrgTreeError
+from mch_servicekit.guards import SafeJSONRoute
 
 from . import defaulters_page
 from .api import ForecastOut, ScheduleSummary, schedule_summary
@@ -77,7 +78,7 @@ def create_service_router(
     today: Callable[[], dt.date],
     schedules_changed: Callable[[], None],
 ) -> APIRouter:
-    router = APIRouter(prefix="/v1", tags=["immunization"])
+    router = APIRouter(prefix="/v1", tags=["immunization"], route_class=SafeJSONRoute)
 
     @router.get("/people/{person_id}/immunizations", response_model=PersonForecastOut)
     def person_immunizations(person_id: str) -> PersonForecastOut:
