@@ -214,6 +214,7 @@ class Retry:
     """Wait before the second attempt, doubled before each further one."""
 
 
+DEFAULT_RETRY = Retry()
 Decoded = tuple[KafkaRecord, CloudEvent, dict[str, str]]
 
 
@@ -224,7 +225,7 @@ async def consume_batch(
     consumer: str,
     apply: ApplyFn,
     dead_letters: DeadLetters,
-    retry: Retry = Retry(),
+    retry: Retry = DEFAULT_RETRY,
 ) -> BatchSummary:
     """Process one batch of Kafka records end to end (see module docstring)."""
     summary = BatchSummary(received=len(records))

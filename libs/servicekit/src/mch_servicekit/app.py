@@ -25,7 +25,7 @@ from sqlalchemy import Engine, text
 
 from mch_events import outbox, topics
 from mch_events.broker import KafkaSettings, TopicGuard, make_broker
-from mch_events.consume import ApplyFn, BatchSummary, consume_batch
+from mch_events.consume import DEFAULT_RETRY, ApplyFn, BatchSummary, Retry, consume_batch
 from mch_events.deadletter import DeadLetters
 from mch_events.outbox import OutboxRelay
 from mch_events.telemetry import setup_tracing
@@ -59,9 +59,10 @@ class ServiceContext:
         """Run ``job`` every ``seconds`` while the service runs (errors are logged, not fatal)."""
         self.periodic.append((seconds, job))
 
-    def subscribe(self, *topic_names: str, apply: ApplyFn) -> None:
+    def subscribe(self, *topic_names: str, apply: ApplyFn, retry: Retry = DEFAULT_RETRY) -> None:
         """Consume the topics in batches with the service's consumer group (``mch-<service>``);
-        ``apply`` is called in a worker thread, in one transaction per batch, for each new event."""
+        ``apply`` is called in a worker thread, in one transaction per batch, for each new event.
+        A batch that fails as a whole is tried again as ``retry`` says, then split."""
         group = f"mch-{self.name}"
 
         @self.broker.subscriber(
@@ -83,6 +84,7 @@ class ServiceContext:
                 consumer=group,
                 apply=apply,
                 dead_letters=self.dead_letters,
+                retry=retry,
             )
             for result in summary.results:
                 self.consumed[result.status] = self.consumed.get(result.status, 0) + 1

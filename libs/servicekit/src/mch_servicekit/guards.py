@@ -6,12 +6,13 @@ connection usable.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterator, Sequence
 from typing import Any
 
 from fastapi import FastAPI, HTTPException, Request, Response
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
+from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mch_events import safejson
@@ -64,13 +65,22 @@ def check_routes(app: FastAPI) -> None:
     """Refuse to build a service with a JSON-reading route that bypasses the limits."""
     unsafe = [
         f"{sorted(r.methods or ())} {r.path}"
-        for r in app.routes
+        for r in _all_routes(app.routes)
         if isinstance(r, APIRoute) and r.body_field is not None and not isinstance(r, SafeJSONRoute)
     ]
     if unsafe:
         raise TypeError(
             f"routes read JSON without limits: {unsafe}; use APIRouter(route_class=SafeJSONRoute)"
         )
+
+
+def _all_routes(routes: Sequence[BaseRoute]) -> Iterator[BaseRoute]:
+    for route in routes:
+        yield route
+        # FastAPI keeps an included router whole, behind a route of its own.
+        included = getattr(route, "original_router", None)
+        if included is not None:
+            yield from _all_routes(included.routes)
 
 
 class CatchAll:
