@@ -13,6 +13,7 @@ from pydantic import BaseModel
 from sqlalchemy import select
 from sqlmodel import Session
 
+from mch_events import safejson
 from mch_events.consume import apply_events
 from mch_events.contracts.records import OrgUnit
 from mch_events.contracts.results import EventResult, Problem, ReasonCode
@@ -155,8 +156,9 @@ def list_rejections(
 
 def _view(row: Rejection) -> RejectionView:
     try:
-        payload = json.loads(row.payload)
-    except json.JSONDecodeError:
+        # What a rejected event held may be exactly what JSON parsing chokes on.
+        payload = safejson.loads(row.payload.encode("utf-8", "replace"), max_bytes=MAX_BATCH_BYTES)
+    except safejson.JSONRejected:
         payload = row.payload
     return RejectionView(
         id=row.id or 0,
