@@ -1,6 +1,7 @@
 """The running service against poison messages on ``mch.facility-events.v1``: a number too long to
 convert, JSON nested 10,000 deep, bytes that are not UTF-8, a body that is no JSON at all, a body
-over the size limit, each in binary and in structured mode. Each is dead-lettered with its reason
+over the size limit (one too large to publish again whole), each in binary and in structured
+mode. Each is dead-lettered with its reason
 and every valid event published behind it is applied."""
 
 from __future__ import annotations
@@ -8,12 +9,18 @@ from __future__ import annotations
 import json
 
 import pytest
-from records_garbage import KafkaMessage, send_raw
+from aiokafka import AIOKafkaProducer
+from records_garbage import KafkaMessage
 from records_helpers import Clinic, RunningService, TopicReader, wait_until
 from sqlmodel import Session, select
 
 from mch_events import topics
-from mch_events.deadletter import PROBLEMS_HEADER, REASON_HEADER
+from mch_events.deadletter import (
+    MAX_DEAD_LETTER_BYTES,
+    PROBLEMS_HEADER,
+    REASON_HEADER,
+    TRUNCATED_HEADER,
+)
 from mch_events.envelope import MAX_EVENT_BYTES, to_kafka
 from mch_events.idempotency import ProcessedEvent
 from mch_records.processing import CONSUMER
@@ -27,6 +34,9 @@ POISON: dict[str, tuple[bytes, str]] = {
     "not-utf8": (b'{"full_name": "Nguy\xe1\xbb\x85n \xff\xfe"}', "invalid_encoding"),
     "not-json": (b"this is not JSON", "malformed_json"),
     "huge": (b'{"full_name": "' + b"x" * (2 * MAX_EVENT_BYTES) + b'"}', "payload_too_large"),
+    # Just under a producer's default limit (1 MiB): with the dead-letter headers, too large to be
+    # published again whole.
+    "huger": (b'{"full_name": "' + b"x" * ((1 << 20) - 200) + b'"}', "payload_too_large"),
     "nan": (b'{"weight_kg": NaN}', "invalid_number"),
 }
 
@@ -39,7 +49,25 @@ def poison_messages(clinic: Clinic) -> dict[str, KafkaMessage]:
         messages[f"binary-{name}"] = (body, {**headers, "ce_id": f"binary-{name}"})
         structured = {"content-type": "application/cloudevents+json", "ce_id": f"structured-{name}"}
         messages[f"structured-{name}"] = (body, structured)
+    # Headers too large to be copied whole (1.2 MB of them), on a body that is no JSON.
+    padding = {f"x-pad-{i}": "p" * 4096 for i in range(300)}
+    messages["binary-huge-headers"] = (b"{", {**headers, "ce_id": "binary-huge-headers", **padding})
     return messages
+
+
+async def send(bootstrap_servers: str, messages: list[KafkaMessage]) -> None:
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap_servers, enable_idempotence=False, max_request_size=4 << 20
+    )
+    await producer.start()
+    try:
+        for body, headers in messages:
+            await producer.send(
+                topics.FACILITY_EVENTS, body, headers=[(k, v.encode()) for k, v in headers.items()]
+            )
+        await producer.flush()
+    finally:
+        await producer.stop()
 
 
 def applied(service: RunningService, ids: set[str]) -> set[str]:
@@ -65,7 +93,7 @@ async def test_each_poison_message_is_dead_lettered_and_the_events_behind_it_are
 
     bootstrap = module_service.ctx.kafka.bootstrap_servers
     async with TopicReader(bootstrap, topics.DEAD_LETTERS) as dead:
-        await send_raw(bootstrap, interleaved)
+        await send(bootstrap, interleaved)
         wanted = {e.id for e in valid}
         await wait_until(lambda: applied(module_service, wanted) == wanted, 120)
         await wait_until(lambda: len(dead.messages) >= len(poison), 60)
@@ -77,6 +105,10 @@ async def test_each_poison_message_is_dead_lettered_and_the_events_behind_it_are
             assert headers[REASON_HEADER] == reason, (mode, name, headers[PROBLEMS_HEADER])
             assert json.loads(headers[PROBLEMS_HEADER])[0]["code"] == reason
     assert len(dead.messages) == len(poison)
+    assert by_id["binary-huge-headers"][REASON_HEADER] == "malformed_json"
+    for mode in ("binary", "structured"):
+        huger = by_id[f"{mode}-huger"]
+        assert int(huger[TRUNCATED_HEADER]) == len(POISON["huger"][0]) > MAX_DEAD_LETTER_BYTES
     # Kept for the facility's IT staff too, readable through the API.
     for _, reason in POISON.values():
         listed = await module_service.client.get("/v1/rejections", params={"reason": reason})
