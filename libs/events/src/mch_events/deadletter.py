@@ -22,12 +22,12 @@ PROBLEMS_HEADER = "mch-dlq-problems"
 TRUNCATED_HEADER = "mch-dlq-truncated-from"
 """Set (to the original size in bytes) when the body was cut to ``MAX_DEAD_LETTER_BYTES``."""
 MAX_DEAD_LETTER_BYTES = 256 * 1024
+"""Far above any acceptable event (64 KiB), well below what a producer may send (1 MiB by default):
+a record too large to publish again would fail its batch each time it is consumed."""
 MAX_KEPT_HEADERS = 64
 MAX_KEPT_HEADER_CHARS = 2048
 """Of the original headers, the first ``MAX_KEPT_HEADERS`` are kept, each cut to this length: the
 copy must stay publishable whatever the original carried."""
-"""Far above any acceptable event (64 KiB), well below what a producer may send (1 MiB by default):
-a record too large to publish again would fail its batch each time it is consumed."""
 
 
 class KafkaRecord(Protocol):
