@@ -532,7 +532,7 @@ def _json_object(body: bytes | None) -> dict[str, Any]:
     """A message body as a JSON object; empty when it is none (dead letters hold anything)."""
     try:
         value = json.loads(body or b"")
-    except ValueError:
+    except (ValueError, RecursionError):  # a dead letter may be nested too deep to read
         return {}
     return value if isinstance(value, dict) else {}
 

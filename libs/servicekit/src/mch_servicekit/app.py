@@ -25,11 +25,12 @@ from sqlalchemy import Engine
 
 from mch_events import topics
 from mch_events.broker import KafkaSettings, TopicGuard, make_broker
-from mch_events.consume import ApplyFn, BatchSummary, consume_batch
+from mch_events.consume import DEFAULT_RETRY, ApplyFn, BatchSummary, Retry, consume_batch
 from mch_events.deadletter import DeadLetters
 from mch_events.outbox import OutboxRelay
 from mch_events.telemetry import setup_tracing
 
+from . import guards
 from .db import make_engine
 from .docs import INDEX_ELSEWHERE, install_docs, install_index, serves_root
 from .health import HealthMonitor
@@ -60,9 +61,10 @@ class ServiceContext:
         """Run ``job`` every ``seconds`` while the service runs (errors are logged, not fatal)."""
         self.periodic.append((seconds, job))
 
-    def subscribe(self, *topic_names: str, apply: ApplyFn) -> None:
+    def subscribe(self, *topic_names: str, apply: ApplyFn, retry: Retry = DEFAULT_RETRY) -> None:
         """Consume the topics in batches with the service's consumer group (``mch-<service>``);
-        ``apply`` is called in a worker thread, in one transaction per batch, for each new event."""
+        ``apply`` is called in a worker thread, in one transaction per batch, for each new event.
+        A batch that fails as a whole is tried again as ``retry`` says, then split."""
         group = f"mch-{self.name}"
 
         @self.broker.subscriber(
@@ -85,12 +87,24 @@ class ServiceContext:
                 service=self.name,
                 apply=apply,
                 dead_letters=self.dead_letters,
+                retry=retry,
             )
             for result in summary.results:
                 self.consumed[result.status] = self.consumed.get(result.status, 0) + 1
             self.relay.wake()
-            for callback in self.on_batch:
-                await callback(summary)
+            await _after_batch(self.on_batch, summary)
+
+
+async def _after_batch(
+    callbacks: Sequence[Callable[[BatchSummary], Awaitable[None]]], summary: BatchSummary
+) -> None:
+    # The batch is committed and its dead letters sent: a failing callback must not have it
+    # consumed again, over and over.
+    for callback in callbacks:
+        try:
+            await callback(summary)
+        except Exception:
+            log.exception("after-batch step %s failed", getattr(callback, "__name__", callback))
 
 
 async def _raw_body(msg: StreamMessage[Any]) -> Any:
@@ -173,6 +187,7 @@ def create_service(
         redoc_url=None,
     )
     app.state.ctx = ctx
+    guards.install(app)
 
     # Both probes are async and read state only: run on the event loop, they never wait for a
     # worker thread, a pooled connection or a lock that consumer batches hold.
@@ -198,6 +213,7 @@ def create_service(
     install_docs(app)
     if index_path is not None:
         install_index(app, name, INDEX_ELSEWHERE if serves_root(app) else index_path)
+    guards.check_routes(app)
     FastAPIInstrumentor.instrument_app(
         app, tracer_provider=provider, excluded_urls="healthz,readyz"
     )

@@ -29,11 +29,12 @@ from mch_growth.domain.zscores import (
 )
 from mch_growth.domain.zscores import Sex as EngineSex
 from mch_servicekit.app import ServiceContext, context_of
+from mch_servicekit.guards import SafeJSONRoute
 
 MAX_ITEMS: Final = 10_000
 
-router = APIRouter(tags=["growth"])
-children = APIRouter(tags=["children"])
+router = APIRouter(tags=["growth"], route_class=SafeJSONRoute)
+children = APIRouter(tags=["children"], route_class=SafeJSONRoute)
 Context = Annotated[ServiceContext, Depends(context_of)]
 
 

@@ -24,6 +24,7 @@ from mch_immunization.domain.schedule import (
     ScheduleSpec,
     load_catalog,
 )
+from mch_servicekit.guards import SafeJSONRoute
 
 
 class PersonIn(BaseModel):
@@ -123,7 +124,7 @@ def create_router(
         def current() -> ScheduleCatalog:
             return fixed
 
-    router = APIRouter(prefix="/v1", tags=["immunization"])
+    router = APIRouter(prefix="/v1", tags=["immunization"], route_class=SafeJSONRoute)
 
     @router.get("/schedules", response_model=list[ScheduleSummary])
     def list_schedules() -> list[ScheduleSummary]:

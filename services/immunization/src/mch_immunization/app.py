@@ -6,6 +6,7 @@ from fastapi import FastAPI
 
 from mch_events.broker import KafkaSettings
 from mch_servicekit.app import ServiceContext, create_service
+from mch_servicekit.guards import check_routes
 
 from . import handlers
 from .api import create_router
@@ -51,4 +52,6 @@ def create_app(
             schedules_changed=reforecasting.wake,
         )
     )
+    # Its routers need the service's objects, so they come after create_service's own check.
+    check_routes(app)
     return app

@@ -15,6 +15,7 @@ from sqlmodel import Session, col, select
 
 from mch_events.contracts.records import OrgUnit
 from mch_events.orgtree import OrgTree, OrgTreeError
+from mch_servicekit.guards import SafeJSONRoute
 
 from . import defaulters_page
 from .api import ForecastOut, ScheduleSummary, schedule_summary
@@ -78,7 +79,7 @@ def create_service_router(
     today: Callable[[], dt.date],
     schedules_changed: Callable[[], None],
 ) -> APIRouter:
-    router = APIRouter(prefix="/v1", tags=["immunization"])
+    router = APIRouter(prefix="/v1", tags=["immunization"], route_class=SafeJSONRoute)
 
     @router.get("/people/{person_id}/immunizations", response_model=PersonForecastOut)
     def person_immunizations(person_id: str) -> PersonForecastOut:

@@ -8,16 +8,18 @@ import datetime as dt
 import json
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response
 from pydantic import BaseModel
 from sqlmodel import Session, col, select
 
+from mch_events import safejson
 from mch_events.consume import apply_events
 from mch_events.contracts.records import OrgUnit
 from mch_events.contracts.results import EventResult, Problem, ReasonCode
 from mch_events.envelope import MAX_EVENT_BYTES, CloudEvent, EventError, parse_envelope
 from mch_events.orgtree import OrgTreeError, OrgUnitNotInForce
 from mch_servicekit.app import ServiceContext, context_of
+from mch_servicekit.guards import SafeJSONRoute, parse_json_body
 
 from .domain import orgunits as orgunit_io
 from .orgunits import ImportSummary, import_versions, stored_versions
@@ -26,10 +28,12 @@ from .publishing import SOURCE
 from .rejections import record_rejection, resolve_rejections
 from .storage import SERVICE, Rejection
 
+MAX_ROW_ID = 2**63 - 1
+"""The largest id PostgreSQL can hold: a larger one in a path is a client error, not a query."""
 MAX_BATCH_EVENTS = 1000
 MAX_BATCH_BYTES = MAX_BATCH_EVENTS * 8 * 1024
 
-router = APIRouter()
+router = APIRouter(route_class=SafeJSONRoute)
 Ctx = Annotated[ServiceContext, Depends(context_of)]
 
 
@@ -102,12 +106,7 @@ async def post_events(
     with machine-readable problems. The response is 200 when every event was accepted or
     harmless, 207 when some were rejected."""
     body = await request.body()
-    if len(body) > MAX_BATCH_BYTES:
-        raise HTTPException(413, f"a batch is limited to {MAX_BATCH_BYTES} bytes; split it")
-    try:
-        parsed = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise HTTPException(400, f"malformed_json: {exc}") from exc
+    parsed = parse_json_body(body, max_bytes=MAX_BATCH_BYTES)
     items = parsed if isinstance(parsed, list) else [parsed]
     if len(items) > MAX_BATCH_EVENTS:
         raise HTTPException(413, f"a batch is limited to {MAX_BATCH_EVENTS} events; split it")
@@ -156,8 +155,9 @@ def list_rejections(
 
 def _view(row: Rejection) -> RejectionView:
     try:
-        payload = json.loads(row.payload)
-    except json.JSONDecodeError:
+        # What a rejected event held may be exactly what JSON parsing chokes on.
+        payload = safejson.loads(row.payload.encode("utf-8", "replace"), max_bytes=MAX_BATCH_BYTES)
+    except safejson.JSONRejected:
         payload = row.payload
     return RejectionView(
         id=row.id or 0,
@@ -174,7 +174,12 @@ def _view(row: Rejection) -> RejectionView:
 
 
 @router.post("/v1/rejections/{rejection_id}/resubmit", response_model=EventResult, tags=["events"])
-async def resubmit(rejection_id: int, request: Request, ctx: Ctx, gate: GateDep) -> EventResult:
+async def resubmit(
+    rejection_id: Annotated[int, Path(ge=1, le=MAX_ROW_ID)],
+    request: Request,
+    ctx: Ctx,
+    gate: GateDep,
+) -> EventResult:
     """Re-submit the corrected version of a rejected event (the body is the corrected CloudEvent,
     under any id). The rejection is resolved once the correction is accepted (or held)."""
 
@@ -185,10 +190,7 @@ async def resubmit(rejection_id: int, request: Request, ctx: Ctx, gate: GateDep)
     if not await asyncio.to_thread(exists):
         raise HTTPException(404, f"no rejection {rejection_id}")
     body = await request.body()
-    try:
-        item = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise HTTPException(400, f"malformed_json: {exc}") from exc
+    item = parse_json_body(body, max_bytes=MAX_EVENT_BYTES)
     result = (await asyncio.to_thread(_ingest, ctx, gate, [item], len(body)))[0]
     if result.status in ("accepted", "duplicate", "held"):
 
@@ -205,6 +207,26 @@ async def resubmit(rejection_id: int, request: Request, ctx: Ctx, gate: GateDep)
 
 
 # -- org units ------------------------------------------------------------------------------------
+
+MAX_IMPORT_BYTES = 16 * 1024 * 1024
+"""A whole country's org units, with every version, is far below this."""
+
+
+def _csv_text(body: bytes) -> str:
+    if len(body) > MAX_IMPORT_BYTES:
+        raise HTTPException(
+            413,
+            {
+                "reason": ReasonCode.PAYLOAD_TOO_LARGE.value,
+                "message": f"the body is {len(body)} bytes; the limit is {MAX_IMPORT_BYTES}",
+            },
+        )
+    try:
+        return body.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise HTTPException(
+            400, {"reason": ReasonCode.INVALID_ENCODING.value, "message": f"not UTF-8: {exc}"}
+        ) from None
 
 
 class OrgUnitRef(BaseModel):
@@ -281,12 +303,12 @@ def export_orgunits(ctx: Ctx, format: str = "json") -> Response:
 async def import_orgunits(request: Request, ctx: Ctx, gate: GateDep) -> ImportSummary:
     """Import org-unit versions (JSON list, or CSV with ``Content-Type: text/csv``). The whole
     resulting tree is validated first; changed versions are published on ``mch.records.v1``."""
-    text = (await request.body()).decode("utf-8-sig")
+    body = await request.body()
     try:
         if "csv" in request.headers.get("content-type", ""):
-            units = orgunit_io.from_csv(text)
+            units = orgunit_io.from_csv(_csv_text(body))
         else:
-            units = orgunit_io.from_json(text)
+            units = orgunit_io.from_payload(parse_json_body(body, max_bytes=MAX_IMPORT_BYTES))
     except orgunit_io.OrgUnitFormatError as exc:
         raise HTTPException(422, str(exc)) from exc
 

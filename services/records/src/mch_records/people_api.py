@@ -17,6 +17,7 @@ from sqlmodel import Session, col, select
 
 from mch_events.contracts.common import Role
 from mch_servicekit.app import ServiceContext, context_of
+from mch_servicekit.guards import SafeJSONRoute
 
 from .audit import log_access
 from .domain.handbook import Handbook
@@ -25,7 +26,7 @@ from .handbook import NotFound, handbook_of
 from .merging import MergeRefused, MergeResult, merge
 from .storage import AccessLog, Person
 
-router = APIRouter()
+router = APIRouter(route_class=SafeJSONRoute)
 Ctx = Annotated[ServiceContext, Depends(context_of)]
 User = Annotated[str | None, Header(alias="X-User", description="who is asking (audit log)")]
 

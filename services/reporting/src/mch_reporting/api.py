@@ -9,12 +9,13 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from pydantic import BaseModel
 
 from mch_events.orgtree import OrgTreeError
+from mch_servicekit.guards import SafeJSONRoute
 
 from .domain.growth_indicators import View, growth_indicators
 from .domain.periods import parse_period
 from .processing import Facts
 
-router = APIRouter()
+router = APIRouter(route_class=SafeJSONRoute)
 
 
 def facts_of(request: Request) -> Facts:
