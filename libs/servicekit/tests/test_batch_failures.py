@@ -14,7 +14,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from pydantic import BaseModel
 from sqlalchemy import Engine, text
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from mch_events import topics
 from mch_events.broker import KafkaSettings
@@ -23,8 +23,8 @@ from mch_events.contracts import facility as f
 from mch_events.contracts.results import EventResult
 from mch_events.deadletter import PROBLEMS_HEADER, REASON_HEADER
 from mch_events.envelope import CloudEvent, new_event, to_kafka
-from mch_events.idempotency import ProcessedEvent
-from mch_events.outbox import OutboxMessage
+from mch_events.idempotency import processed_table
+from mch_events.outbox import outbox_table
 from mch_platform.embedded_broker import EmbeddedBroker
 from mch_servicekit.app import create_service
 from mch_servicekit.db import make_engine
@@ -57,7 +57,8 @@ class Probe:
 def committed(engine: Engine) -> set[str]:
     """The events the consumer applied (claimed in the transaction that applied them)."""
     with Session(engine) as session:
-        rows = session.exec(select(ProcessedEvent).where(ProcessedEvent.consumer == "mch-probe"))
+        table = processed_table("probe")
+        rows = session.exec(select(table).where(col(table.consumer) == "mch-probe"))
         return {row.event_id for row in rows}
 
 
@@ -117,7 +118,7 @@ async def test_a_failing_event_is_retried_then_isolated_and_dead_lettered(
     kafka_broker: EmbeddedBroker, database: str
 ) -> None:
     engine = make_engine(database)
-    metadata_for([ProcessedEvent, OutboxMessage]).create_all(engine)
+    metadata_for([processed_table("probe"), outbox_table("probe")]).create_all(engine)
     engine.dispose()
     app = create_service(
         "probe",

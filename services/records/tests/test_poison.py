@@ -12,7 +12,7 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from records_garbage import KafkaMessage
 from records_helpers import Clinic, RunningService, TopicReader, wait_until
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from mch_events import topics
 from mch_events.deadletter import (
@@ -22,7 +22,7 @@ from mch_events.deadletter import (
     TRUNCATED_HEADER,
 )
 from mch_events.envelope import MAX_EVENT_BYTES, to_kafka
-from mch_events.idempotency import ProcessedEvent
+from mch_events.idempotency import processed_table
 from mch_records.processing import CONSUMER
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module")]
@@ -72,10 +72,10 @@ async def send(bootstrap_servers: str, messages: list[KafkaMessage]) -> None:
 
 def applied(service: RunningService, ids: set[str]) -> set[str]:
     with Session(service.ctx.engine) as session:
+        table = processed_table("records")
         rows = session.exec(
-            select(ProcessedEvent.event_id).where(
-                ProcessedEvent.consumer == CONSUMER,
-                ProcessedEvent.event_id.in_(ids),  # type: ignore[attr-defined]
+            select(table.event_id).where(
+                col(table.consumer) == CONSUMER, col(table.event_id).in_(ids)
             )
         )
         return set(rows)
