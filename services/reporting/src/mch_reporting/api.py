@@ -25,7 +25,7 @@ def facts_of(request: Request) -> Facts:
 class IndicatorView(BaseModel):
     indicator: str
     numerator: int
-    denominator: int
+    denominator: int | None
     value: float | None
 
 
@@ -57,6 +57,14 @@ def get_indicators(
     if not (tree.exists(orgunit, p.start) or tree.exists(orgunit, p.end)):
         raise HTTPException(
             404, f"org unit {orgunit!r} is not in force during {period} ({p.start} to {p.end})"
+        )
+    if view == "residence" and (
+        tree.is_facility(orgunit, p.start) or tree.is_facility(orgunit, p.end)
+    ):
+        raise HTTPException(
+            404,
+            f"{orgunit!r} is a facility, not a residence: the residence view counts people where "
+            "they live; ask view=facility for the care this facility gave",
         )
     as_of = dt.datetime.now(dt.UTC)
     values = growth_indicators(

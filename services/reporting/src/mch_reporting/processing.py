@@ -6,21 +6,23 @@ from __future__ import annotations
 import datetime as dt
 import json
 import threading
+from uuid import UUID
 
 from pydantic import BaseModel
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, func, select
 from sqlmodel import Session
 
 from mch_events.consume import BatchSummary
 from mch_events.contracts import growth as g
 from mch_events.contracts import records as r
+from mch_events.contracts.common import Revisioned
 from mch_events.contracts.results import EventResult
 from mch_events.envelope import CloudEvent
 from mch_events.orgtree import OrgTree
 
 from .domain.growth_indicators import Child, Measured, under_five
 from .domain.periods import Period
-from .storage import ReportingChild, ReportingGrowth, ReportingOrgUnit
+from .storage import ReportingCare, ReportingChild, ReportingGrowth, ReportingOrgUnit
 
 
 class Facts:
@@ -41,6 +43,21 @@ class Facts:
                 self._child(session, data)
             case g.GrowthAssessed():
                 self._growth(session, data)
+            case r.ChildVisitRecorded():
+                self._care(
+                    session, data.visit_id, data.child_id, "child_visit", data.visit_date, data
+                )
+            case r.ImmunizationRecorded():
+                self._care(session, data.immunization_id, data.person_id, "dose", data.date, data)
+            case r.PostnatalVisitRecorded() if data.child_id is not None:
+                self._care(
+                    session, data.visit_id, data.child_id, "postnatal", data.visit_date, data
+                )
+            case r.BirthRecorded():
+                for baby in data.babies:
+                    self._care(
+                        session, data.birth_id, baby.child_id, "birth", data.birth_date, data
+                    )
         return EventResult(id=event.id, status="accepted")
 
     def _orgunit(self, session: Session, data: r.OrgUnit) -> None:
@@ -77,6 +94,24 @@ class Facts:
         row = row or ReportingChild(child_id=str(data.person_id), **values)
         for name, value in values.items():
             setattr(row, name, value)
+        session.add(row)
+
+    def _care(
+        self,
+        session: Session,
+        record_id: UUID,
+        person_id: UUID,
+        kind: str,
+        day: dt.date,
+        data: Revisioned,
+    ) -> None:
+        key = (str(record_id), str(person_id))
+        row = session.get(ReportingCare, key)
+        if row is not None and data.revision < row.revision:
+            return
+        row = row or ReportingCare(record_id=key[0], person_id=key[1], kind=kind, care_date=day)
+        row.kind, row.care_date = kind, day
+        row.revision, row.voided = data.revision, data.voided
         session.add(row)
 
     def _growth(self, session: Session, data: g.GrowthAssessed) -> None:
@@ -140,16 +175,27 @@ class Facts:
         ]
 
     def children(self, on: dt.date) -> list[Child]:
-        """Registered children who could be under 5 on ``on``."""
+        """Registered children who could be under 5 on ``on``, with their first care."""
+        first_care = (
+            select(
+                ReportingCare.person_id,
+                func.min(ReportingCare.care_date).label("first_care"),
+            )
+            .where(ReportingCare.voided == False)  # noqa: E712 - SQL expression
+            .group_by(ReportingCare.person_id)
+            .subquery()
+        )
         with Session(self._engine) as session:
             rows = session.exec(  # type: ignore[call-overload]
-                select(ReportingChild).where(
+                select(ReportingChild, first_care.c.first_care)
+                .outerjoin(first_care, first_care.c.person_id == ReportingChild.child_id)
+                .where(
                     ReportingChild.birth_date > on - dt.timedelta(days=5 * 366),
                     ReportingChild.voided == False,  # noqa: E712 - SQL expression
                 )
             ).all()
         children = []
-        for (c,) in rows:
+        for c, first in rows:
             if not under_five(c.birth_date, on):
                 continue
             residences = tuple(
@@ -163,6 +209,7 @@ class Facts:
                     registered_on=c.registered_on,
                     residences=residences,
                     died_on=c.died_on,
+                    first_care=first,
                 )
             )
         return children

@@ -54,10 +54,27 @@ class ReportingGrowth(SQLModel, table=True):
     __table_args__ = (Index("ix_reporting_growth_date", "visit_date"),)
 
 
+class ReportingCare(SQLModel, table=True):
+    """A contact with a person (a child visit, a dose, a birth, a postnatal check): the first one
+    dates the person's registration when the registration itself says later."""
+
+    __tablename__ = "reporting_care"
+
+    record_id: str = Field(primary_key=True, max_length=36)
+    person_id: str = Field(primary_key=True, max_length=36)
+    kind: str = Field(max_length=16)
+    care_date: dt.date
+    revision: int = 1
+    voided: bool = False
+
+    __table_args__ = (Index("ix_reporting_care_person", "person_id", "care_date"),)
+
+
 MODELS: list[type[SQLModel]] = [
     ReportingOrgUnit,
     ReportingChild,
     ReportingGrowth,
+    ReportingCare,
     ProcessedEvent,
     OutboxMessage,
 ]

@@ -2,6 +2,10 @@
 
 Each child counts once per period, at the org unit of its latest measurement in the period, so that
 sums up the tree stay exact; numerators and denominators are counted, the ratio comes last.
+
+A numerator never exceeds its denominator: a child counts as registered from the earlier of its
+registration and its first care, and a child counted in ``U5_MEASURED`` is in its denominator at the
+same org unit, even if it moved, died or turned 5 later in the period.
 """
 
 from __future__ import annotations
@@ -53,6 +57,15 @@ class Child:
     residences: tuple[tuple[dt.date | None, str], ...]
     """(effective date or None for the registered residence, commune code)."""
     died_on: dt.date | None = None
+    first_care: dt.date | None = None
+    """The earliest care recorded for the child (a visit, a dose, its birth)."""
+
+    @property
+    def registered_from(self) -> dt.date:
+        """Registered from the earlier of the registration and the first care, so a registration
+        that arrives after the care it should precede cannot leave that care without a
+        denominator."""
+        return registered_from(self.registered_on, self.first_care)
 
     def residence_on(self, day: dt.date) -> str:
         best: tuple[dt.date | None, str] | None = None
@@ -66,11 +79,16 @@ class Child:
         return best[1]
 
 
+def registered_from(registered_on: dt.date, first_care: dt.date | None) -> dt.date:
+    return registered_on if first_care is None else min(registered_on, first_care)
+
+
 @dataclass(frozen=True)
 class IndicatorValue:
     indicator: str
     numerator: int
-    denominator: int
+    denominator: int | None
+    """None where the view has no denominator (a facility serves no registered population)."""
 
     @property
     def value(self) -> float | None:
@@ -95,14 +113,10 @@ def _rolls_into(tree: OrgTree, code: str, on: dt.date, orgunit: str) -> bool:
     return orgunit in tree.path(code, on)
 
 
-def _attribution(tree: OrgTree, m: Measured, view: View) -> str:
-    if view == "facility":
-        return (
-            tree.facility_orgunit(m.facility, m.visit_date)
-            if tree.is_facility(m.facility, m.visit_date)
-            else m.facility
-        )
-    return m.residence
+def _attribution(m: Measured, view: View) -> str:
+    # A facility's path holds the facility itself and then the unit it is attached to, so the
+    # facility view answers for the facility and for every area above it.
+    return m.facility if view == "facility" else m.residence
 
 
 def latest_per_child(measurements: Iterable[Measured], period: Period) -> list[Measured]:
@@ -116,6 +130,23 @@ def latest_per_child(measurements: Iterable[Measured], period: Period) -> list[M
     return list(latest.values())
 
 
+def registered_unmeasured(
+    children: Iterable[Child], period: Period, tree: OrgTree, orgunit: str, measured: set[str]
+) -> int:
+    """Registered children alive and under 5 on the period's last day, at their residence then,
+    leaving out those measured in the period (they count where they were measured)."""
+    end = period.end
+    return sum(
+        1
+        for c in children
+        if c.child_id not in measured
+        and c.registered_from <= end
+        and (c.died_on is None or c.died_on > end)
+        and under_five(c.birth_date, end)
+        and _rolls_into(tree, c.residence_on(end), end, orgunit)
+    )
+
+
 def growth_indicators(
     *,
     orgunit: str,
@@ -125,19 +156,13 @@ def growth_indicators(
     children: Iterable[Child],
     view: View = "residence",
 ) -> list[IndicatorValue]:
-    counted = [
-        m
-        for m in latest_per_child(measurements, period)
-        if _rolls_into(tree, _attribution(tree, m, view), m.visit_date, orgunit)
-    ]
-    end = period.end
-    registered = sum(
-        1
-        for c in children
-        if c.registered_on <= end
-        and (c.died_on is None or c.died_on > end)
-        and under_five(c.birth_date, end)
-        and _rolls_into(tree, c.residence_on(end), end, orgunit)
+    latest = latest_per_child(measurements, period)
+    counted = [m for m in latest if _rolls_into(tree, _attribution(m, view), m.visit_date, orgunit)]
+    registered = (
+        None
+        if view == "facility"
+        else len(counted)
+        + registered_unmeasured(children, period, tree, orgunit, {m.child_id for m in latest})
     )
 
     def prevalence(

@@ -1,0 +1,188 @@
+"""The reporting service on the real broker and PostgreSQL: what records and growth publish is
+counted, whatever order it arrives in, and the API answers with reasons rather than 5xx."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+
+import httpx
+import pytest
+from aiokafka import AIOKafkaProducer
+from pydantic import BaseModel
+
+from mch_events.contracts import growth as g
+from mch_events.contracts import records as r
+from mch_events.envelope import new_event, subject_key, to_kafka
+from mch_events.registry import event_type_for
+from mch_platform.embedded_broker import EmbeddedBroker
+from mch_platform.testing import running
+
+pytestmark = pytest.mark.integration
+
+START, REFORM = dt.date(2020, 1, 1), dt.date(2025, 7, 1)
+BORN = dt.date(2026, 1, 15)
+
+
+def unit(
+    code: str, level: str, parent: str | None, frm: dt.date = START, to: dt.date | None = None
+) -> r.OrgUnit:
+    return r.OrgUnit(code=code, name=code, level=level, parent=parent, valid_from=frm, valid_to=to)  # type: ignore[arg-type]
+
+
+TREE = [
+    unit("VN", "national", None),
+    unit("38", "province", "VN"),
+    unit("404", "district", "38", to=REFORM),
+    unit("40401", "commune", "404", to=REFORM),
+    unit("38004", "commune", "38", frm=REFORM),
+    unit("38005", "commune", "38", frm=REFORM),
+    unit("TYT-38004", "facility", "38004", frm=REFORM),
+]
+
+
+async def produce(broker: EmbeddedBroker, *models: BaseModel) -> None:
+    """Publish as records and growth do: binary mode, on the type's topic, keyed by subject."""
+    producer = AIOKafkaProducer(
+        bootstrap_servers=broker.bootstrap_servers, enable_idempotence=False
+    )
+    await producer.start()
+    try:
+        for model in models:
+            event = new_event(model, source="mch-tests")
+            body, headers = to_kafka(event)
+            await producer.send_and_wait(
+                event_type_for(type(model)).topic,
+                body,
+                key=subject_key(event),
+                headers=[(k, v.encode()) for k, v in headers.items()],
+            )
+    finally:
+        await producer.stop()
+
+
+async def wait_for(check: Callable[[], Awaitable[bool]], seconds: float = 60.0) -> None:
+    started = time.monotonic()
+    while not await check():
+        if time.monotonic() - started > seconds:
+            raise AssertionError(f"not within {seconds} s")
+        await asyncio.sleep(0.1)
+
+
+async def value(
+    client: httpx.AsyncClient, orgunit: str, period: str, code: str, **params: str
+) -> tuple[int, int | None]:
+    response = await client.get(
+        "/v1/indicators", params={"orgunit": orgunit, "period": period, **params}
+    )
+    assert response.status_code == 200, response.text
+    found = next(v for v in response.json()["values"] if v["indicator"] == code)
+    return found["numerator"], found["denominator"]
+
+
+def person(child: uuid.UUID, registered_on: dt.date, **fields: object) -> r.PersonState:
+    return r.PersonState(
+        person_id=child,
+        role="child",
+        sex="F",
+        birth_date=BORN,
+        registered_on=registered_on,
+        residences=[r.ResidencePeriod(residence="38004")],
+        **fields,  # type: ignore[arg-type]
+    )
+
+
+def assessed(child: uuid.UUID, visit: uuid.UUID, day: dt.date, waz: float) -> g.GrowthAssessed:
+    return g.GrowthAssessed(
+        visit_id=visit,
+        child_id=child,
+        facility="TYT-38004",
+        residence="38004",
+        visit_date=day,
+        sex="F",
+        birth_date=BORN,
+        age_days=(day - BORN).days,
+        waz=g.ZScore(value=waz),
+        lhaz=g.ZScore(value=0.1),
+        whz=g.ZScore(value=0.2),
+        reference="WHO 2006",
+        engine_version="test",
+    )
+
+
+async def test_late_registrations_leave_no_numerator_above_its_denominator(
+    kafka_broker: EmbeddedBroker, pg_url: str
+) -> None:
+    weighed, dosed = uuid.uuid4(), uuid.uuid4()
+    visit, dose = uuid.uuid4(), uuid.uuid4()
+    nov20 = dt.date(2026, 11, 20)
+    child_visit = r.ChildVisitRecorded(
+        visit_id=visit,
+        child_id=weighed,
+        facility="TYT-38004",
+        visit_date=nov20,
+        sex="F",
+        birth_date=BORN,
+        residence="38004",
+        weight_kg=7.9,
+    )
+    bcg = r.ImmunizationRecorded(
+        immunization_id=dose,
+        person_id=dosed,
+        facility="TYT-38004",
+        date=dt.date(2026, 10, 3),
+        vaccine="BCG",
+        sex="F",
+        birth_date=BORN,
+        residence="38004",
+    )
+    async with running(
+        "reporting", database_url=pg_url, bootstrap_servers=kafka_broker.bootstrap_servers
+    ) as (_, client):
+        await produce(kafka_broker, *TREE)
+
+        async def tree_known() -> bool:
+            response = await client.get(
+                "/v1/indicators", params={"orgunit": "38004", "period": "2026-11"}
+            )
+            return response.status_code == 200
+
+        await wait_for(tree_known)
+        # The care first, the registrations after it, dated after it (registered "today").
+        await produce(kafka_broker, child_visit, assessed(weighed, visit, nov20, -2.5), bcg)
+        late = dt.date(2026, 12, 7)
+        await produce(kafka_broker, person(weighed, late), person(dosed, late))
+
+        async def both_counted() -> bool:
+            return await value(client, "38004", "2026-11", "U5_MEASURED") == (1, 2)
+
+        await wait_for(both_counted)
+        assert await value(client, "38", "2026-11", "U5_MEASURED") == (1, 2)
+        assert await value(client, "38004", "2026-11", "UNDERWEIGHT") == (1, 1)
+        # The dose dates the second child's registration; the weighing the first's.
+        assert await value(client, "38004", "2026-10", "U5_MEASURED") == (0, 1)
+        assert await value(client, "38004", "2026-09", "U5_MEASURED") == (0, 0)
+
+        # The dose voided: the second child counts from its registration only.
+        await produce(kafka_broker, bcg.model_copy(update={"revision": 2, "voided": True}))
+
+        async def dose_withdrawn() -> bool:
+            return await value(client, "38004", "2026-10", "U5_MEASURED") == (0, 0)
+
+        await wait_for(dose_withdrawn)
+        assert await value(client, "38004", "2026-11", "U5_MEASURED") == (1, 1)
+
+        # A facility is not a residence; its own view answers for it and the areas above it.
+        response = await client.get(
+            "/v1/indicators", params={"orgunit": "TYT-38004", "period": "2026-11"}
+        )
+        assert response.status_code == 404
+        assert "facility" in response.json()["detail"]
+        assert await value(client, "TYT-38004", "2026-11", "U5_MEASURED", view="facility") == (
+            1,
+            None,
+        )
+        assert await value(client, "38", "2026-11", "U5_MEASURED", view="facility") == (1, None)
