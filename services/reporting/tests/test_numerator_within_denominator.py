@@ -212,7 +212,7 @@ def histories(draw: st.DrawFn) -> tuple[list[Child], list[Measured]]:
     return children, measured
 
 
-PERIODS = ("2024-03", "2024Q4", "2025", "2025-06", "2025-6M", "2025-9M", "2025Q3", "2026-11")
+PERIODS = ("2024-03", "2024Q4", "2025", "2025-06", "2025S1", "2025-9M", "2025Q3", "2026-11")
 
 
 @settings(max_examples=150, deadline=None)

@@ -41,7 +41,7 @@ class IndicatorsResponse(BaseModel):
 def get_indicators(
     facts: Annotated[Facts, Depends(facts_of)],
     orgunit: Annotated[str, Query(description="org-unit code (commune, district, province, VN)")],
-    period: Annotated[str, Query(description="2026-11, 2026Q4, 2026, 2026-6M or 2026-9M")],
+    period: Annotated[str, Query(description="2026-11, 2026Q4, 2026, 2026S1, 2026S2 or 2026-9M")],
     view: Literal["residence", "facility"] = "residence",
 ) -> IndicatorsResponse:
     """Indicator values for an org unit and period: numerators and denominators summed up the
