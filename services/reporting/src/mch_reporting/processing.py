@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import threading
+from collections.abc import Sequence
 from uuid import UUID
 
 from pydantic import BaseModel
@@ -20,7 +21,14 @@ from mch_events.contracts.results import EventResult
 from mch_events.envelope import CloudEvent
 from mch_events.orgtree import OrgTree
 
-from .domain.growth_indicators import Child, Measured, under_five
+from .domain.growth_indicators import (
+    GROWTH_INDICATORS,
+    Child,
+    Measured,
+    growth_counts,
+    under_five,
+)
+from .domain.indicators import Count, Indicator, IndicatorValue, Sex, View, aggregate
 from .domain.periods import Period
 from .storage import ReportingCare, ReportingChild, ReportingGrowth, ReportingOrgUnit
 
@@ -88,8 +96,10 @@ class Facts:
             "registered_on": data.registered_on,
             "residences": json.dumps(residences),
             "died_on": data.died_on,
+            "sex": data.sex,
             "revision": data.revision,
             "voided": data.voided or data.merged_into is not None,
+            "applied_at": _now(),
         }
         row = row or ReportingChild(child_id=str(data.person_id), **values)
         for name, value in values.items():
@@ -111,7 +121,7 @@ class Facts:
             return
         row = row or ReportingCare(record_id=key[0], person_id=key[1], kind=kind, care_date=day)
         row.kind, row.care_date = kind, day
-        row.revision, row.voided = data.revision, data.voided
+        row.revision, row.voided, row.applied_at = data.revision, data.voided, _now()
         session.add(row)
 
     def _growth(self, session: Session, data: g.GrowthAssessed) -> None:
@@ -132,8 +142,12 @@ class Facts:
             "lhaz": valid(data.lhaz),
             "whz": valid(data.whz),
             "oedema": data.oedema,
+            "sex": data.sex,
+            "reference": data.reference,
+            "engine_version": data.engine_version,
             "revision": data.revision,
             "voided": data.voided,
+            "applied_at": _now(),
         }
         row = row or ReportingGrowth(visit_id=str(data.visit_id), **values)
         for name, value in values.items():
@@ -148,6 +162,26 @@ class Facts:
                     rows = session.exec(select(ReportingOrgUnit.version)).all()  # type: ignore[call-overload]
                 self._tree = OrgTree(r.OrgUnit.model_validate_json(v) for (v,) in rows)
             return self._tree
+
+    def values(
+        self,
+        orgunits: Sequence[str],
+        period: Period,
+        view: View,
+        indicators: Sequence[Indicator],
+        tree: OrgTree,
+    ) -> dict[str, list[IndicatorValue]]:
+        """The values of ``indicators`` for each of ``orgunits``, from one read of the facts."""
+        codes = {i.code for i in indicators}
+        counts: list[Count] = []
+        if codes & set(GROWTH_INDICATORS):
+            counts += growth_counts(
+                period=period,
+                measurements=self.measurements(period),
+                children=self.children(period.end),
+                view=view,
+            )
+        return aggregate(counts, orgunits=orgunits, tree=tree, catalog=indicators, view=view)
 
     def measurements(self, period: Period) -> list[Measured]:
         with Session(self._engine) as session:
@@ -170,6 +204,10 @@ class Facts:
                 lhaz=m.lhaz,
                 whz=m.whz,
                 oedema=m.oedema,
+                sex=_sex(m.sex),
+                applied_at=m.applied_at,
+                reference=m.reference,
+                engine_version=m.engine_version,
             )
             for (m,) in rows
         ]
@@ -179,15 +217,18 @@ class Facts:
         first_care = (
             select(
                 ReportingCare.person_id,
-                func.min(ReportingCare.care_date).label("first_care"),
+                func.min(ReportingCare.care_date)
+                .filter(ReportingCare.voided == False)  # noqa: E712 - SQL expression
+                .label("first_care"),
+                # A voided contact changes the registration date too: it is part of the as-of.
+                func.max(ReportingCare.applied_at).label("care_applied_at"),
             )
-            .where(ReportingCare.voided == False)  # noqa: E712 - SQL expression
             .group_by(ReportingCare.person_id)
             .subquery()
         )
         with Session(self._engine) as session:
             rows = session.exec(  # type: ignore[call-overload]
-                select(ReportingChild, first_care.c.first_care)
+                select(ReportingChild, first_care.c.first_care, first_care.c.care_applied_at)
                 .outerjoin(first_care, first_care.c.person_id == ReportingChild.child_id)
                 .where(
                     ReportingChild.birth_date > on - dt.timedelta(days=5 * 366),
@@ -195,7 +236,7 @@ class Facts:
                 )
             ).all()
         children = []
-        for c, first in rows:
+        for c, first, care_applied_at in rows:
             if not under_five(c.birth_date, on):
                 continue
             residences = tuple(
@@ -210,6 +251,22 @@ class Facts:
                     residences=residences,
                     died_on=c.died_on,
                     first_care=first,
+                    sex=_sex(c.sex),
+                    applied_at=_newest(c.applied_at, care_applied_at),
                 )
             )
         return children
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _sex(value: str | None) -> Sex | None:
+    return "M" if value == "M" else "F" if value == "F" else None
+
+
+def _newest(a: dt.datetime | None, b: dt.datetime | None) -> dt.datetime | None:
+    if a is None or b is None:
+        return a or b
+    return max(a, b)

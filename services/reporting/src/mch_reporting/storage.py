@@ -29,8 +29,11 @@ class ReportingChild(SQLModel, table=True):
     residences: str
     """JSON list of [effective_date or null, commune code]."""
     died_on: dt.date | None = None
+    sex: str | None = Field(default=None, max_length=1)
     revision: int = 1
     voided: bool = False
+    applied_at: dt.datetime | None = None
+    """When the newest event of this row was applied: the ``as_of`` of what it is counted in."""
 
 
 class ReportingGrowth(SQLModel, table=True):
@@ -48,8 +51,12 @@ class ReportingGrowth(SQLModel, table=True):
     lhaz: float | None = None
     whz: float | None = None
     oedema: bool = False
+    sex: str | None = Field(default=None, max_length=1)
+    reference: str | None = Field(default=None, max_length=64)
+    engine_version: str | None = Field(default=None, max_length=64)
     revision: int = 1
     voided: bool = False
+    applied_at: dt.datetime | None = None
 
     __table_args__ = (Index("ix_reporting_growth_date", "visit_date"),)
 
@@ -66,6 +73,7 @@ class ReportingCare(SQLModel, table=True):
     care_date: dt.date
     revision: int = 1
     voided: bool = False
+    applied_at: dt.datetime | None = None
 
     __table_args__ = (Index("ix_reporting_care_person", "person_id", "care_date"),)
 
