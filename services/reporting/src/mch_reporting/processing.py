@@ -7,11 +7,12 @@ import datetime as dt
 import json
 import threading
 from collections.abc import Sequence
+from typing import Any, TypeVar
 from uuid import UUID
 
 from pydantic import BaseModel
-from sqlalchemy import Engine, func, select
-from sqlmodel import Session
+from sqlalchemy import ColumnElement, Engine, func, select, union
+from sqlmodel import Session, SQLModel
 
 from mch_events.consume import BatchSummary
 from mch_events.contracts import growth as g
@@ -29,8 +30,34 @@ from .domain.growth_indicators import (
     under_five,
 )
 from .domain.indicators import Count, Indicator, IndicatorValue, Sex, View, aggregate
+from .domain.maternal import (
+    CODES as MATERNAL_CODES,
+)
+from .domain.maternal import (
+    PNC_DAYS,
+    AntenatalVisit,
+    Baby,
+    Delivery,
+    MaternalFacts,
+    Mother,
+    PostnatalVisit,
+    Pregnancy,
+    VitaminA,
+    maternal_counts,
+)
 from .domain.periods import Period
-from .storage import ReportingCare, ReportingChild, ReportingGrowth, ReportingOrgUnit
+from .storage import (
+    ReportingAntenatal,
+    ReportingBirth,
+    ReportingCare,
+    ReportingChild,
+    ReportingGrowth,
+    ReportingMother,
+    ReportingOrgUnit,
+    ReportingPostnatal,
+    ReportingPregnancy,
+    ReportingVitaminA,
+)
 
 
 class Facts:
@@ -49,24 +76,116 @@ class Facts:
                 self._orgunit(session, data)
             case r.PersonState() if data.role == "child":
                 self._child(session, data)
+            case r.PersonState():
+                self._mother(session, data)
             case g.GrowthAssessed():
                 self._growth(session, data)
             case r.ChildVisitRecorded():
                 self._care(
                     session, data.visit_id, data.child_id, "child_visit", data.visit_date, data
                 )
+                self._vitamin_a(session, data)
             case r.ImmunizationRecorded():
                 self._care(session, data.immunization_id, data.person_id, "dose", data.date, data)
-            case r.PostnatalVisitRecorded() if data.child_id is not None:
-                self._care(
-                    session, data.visit_id, data.child_id, "postnatal", data.visit_date, data
+            case r.PostnatalVisitRecorded():
+                if data.child_id is not None:
+                    self._care(
+                        session, data.visit_id, data.child_id, "postnatal", data.visit_date, data
+                    )
+                _upsert(
+                    session,
+                    ReportingPostnatal,
+                    str(data.visit_id),
+                    data,
+                    mother_id=str(data.mother_id),
+                    visit_date=data.visit_date,
                 )
             case r.BirthRecorded():
                 for baby in data.babies:
                     self._care(
                         session, data.birth_id, baby.child_id, "birth", data.birth_date, data
                     )
+                self._birth(session, data)
+            case r.PregnancyState():
+                _upsert(
+                    session,
+                    ReportingPregnancy,
+                    str(data.pregnancy_id),
+                    data,
+                    mother_id=str(data.mother_id),
+                    edd=data.edd,
+                    lmp_date=data.lmp_date,
+                    registered_on=data.registered_on,
+                    residence=data.residence,
+                )
+            case r.AntenatalVisitRecorded():
+                tests = data.tests
+                _upsert(
+                    session,
+                    ReportingAntenatal,
+                    str(data.visit_id),
+                    data,
+                    pregnancy_id=str(data.pregnancy_id),
+                    facility=data.facility,
+                    visit_date=data.visit_date,
+                    residence=data.residence,
+                    gestational_weeks=data.gestational_weeks,
+                    hiv=tests is not None and tests.hiv is not None,
+                    syphilis=tests is not None and tests.syphilis is not None,
+                    hepb=tests is not None and tests.hepb is not None,
+                )
         return EventResult(id=event.id, status="accepted")
+
+    def _mother(self, session: Session, data: r.PersonState) -> None:
+        _upsert(
+            session,
+            ReportingMother,
+            str(data.person_id),
+            data,
+            residences=_residences(data),
+            died_on=data.died_on,
+            voided=data.voided or data.merged_into is not None,
+        )
+
+    def _birth(self, session: Session, data: r.BirthRecorded) -> None:
+        babies = [
+            {
+                "child_id": str(b.child_id),
+                "sex": b.sex,
+                "live": b.outcome == "live",
+                "weight_g": b.weight_g,
+            }
+            for b in data.babies
+        ]
+        _upsert(
+            session,
+            ReportingBirth,
+            str(data.birth_id),
+            data,
+            pregnancy_id=str(data.pregnancy_id),
+            mother_id=str(data.mother_id),
+            facility=data.facility,
+            birth_date=data.birth_date,
+            residence=data.residence,
+            place=data.place,
+            attendant=data.attendant,
+            babies=json.dumps(babies),
+        )
+
+    def _vitamin_a(self, session: Session, data: r.ChildVisitRecorded) -> None:
+        _upsert(
+            session,
+            ReportingVitaminA,
+            str(data.visit_id),
+            data,
+            child_id=str(data.child_id),
+            facility=data.facility,
+            visit_date=data.visit_date,
+            residence=data.residence,
+            birth_date=data.birth_date,
+            sex=data.sex,
+            given=bool(data.vitamin_a),
+        )
 
     def _orgunit(self, session: Session, data: r.OrgUnit) -> None:
         row = session.get(ReportingOrgUnit, (data.code, data.valid_from))
@@ -87,14 +206,10 @@ class Facts:
         row = session.get(ReportingChild, str(data.person_id))
         if row is not None and data.revision < row.revision:
             return
-        residences = [
-            [p.effective_date.isoformat() if p.effective_date else None, p.residence]
-            for p in data.residences
-        ]
         values = {
             "birth_date": data.birth_date,
             "registered_on": data.registered_on,
-            "residences": json.dumps(residences),
+            "residences": _residences(data),
             "died_on": data.died_on,
             "sex": data.sex,
             "revision": data.revision,
@@ -181,6 +296,10 @@ class Facts:
                 children=self.children(period.end),
                 view=view,
             )
+        if codes & MATERNAL_CODES:
+            counts += maternal_counts(
+                period=period, facts=self.maternal_facts(period, codes), view=view, wanted=codes
+            )
         return aggregate(counts, orgunits=orgunits, tree=tree, catalog=indicators, view=view)
 
     def measurements(self, period: Period) -> list[Measured]:
@@ -214,6 +333,24 @@ class Facts:
 
     def children(self, on: dt.date) -> list[Child]:
         """Registered children who could be under 5 on ``on``, with their first care."""
+        born_after = on - dt.timedelta(days=5 * 366)
+        return [
+            c
+            for c in self._children(ReportingChild.birth_date > born_after)
+            if under_five(c.birth_date, on)
+        ]
+
+    def children_dead_during(self, period: Period) -> list[Child]:
+        return self._children(
+            ReportingChild.died_on >= period.start,  # type: ignore[operator]
+            ReportingChild.died_on <= period.end,  # type: ignore[operator]
+        )
+
+    def _children(self, *where: ColumnElement[bool]) -> list[Child]:
+        wanted = select(ReportingChild.child_id).where(
+            ReportingChild.voided == False,  # noqa: E712 - SQL expression
+            *where,
+        )
         first_care = (
             select(
                 ReportingCare.person_id,
@@ -223,6 +360,7 @@ class Facts:
                 # A voided contact changes the registration date too: it is part of the as-of.
                 func.max(ReportingCare.applied_at).label("care_applied_at"),
             )
+            .where(ReportingCare.person_id.in_(wanted))  # type: ignore[attr-defined]
             .group_by(ReportingCare.person_id)
             .subquery()
         )
@@ -230,32 +368,160 @@ class Facts:
             rows = session.exec(  # type: ignore[call-overload]
                 select(ReportingChild, first_care.c.first_care, first_care.c.care_applied_at)
                 .outerjoin(first_care, first_care.c.person_id == ReportingChild.child_id)
-                .where(
-                    ReportingChild.birth_date > on - dt.timedelta(days=5 * 366),
-                    ReportingChild.voided == False,  # noqa: E712 - SQL expression
-                )
+                .where(ReportingChild.voided == False, *where)  # noqa: E712 - SQL expression
             ).all()
-        children = []
-        for c, first, care_applied_at in rows:
-            if not under_five(c.birth_date, on):
-                continue
-            residences = tuple(
-                (dt.date.fromisoformat(since) if since else None, code)
-                for since, code in json.loads(c.residences)
+        return [
+            Child(
+                child_id=c.child_id,
+                birth_date=c.birth_date,
+                registered_on=c.registered_on,
+                residences=_parse_residences(c.residences),
+                died_on=c.died_on,
+                first_care=first,
+                sex=_sex(c.sex),
+                applied_at=_newest(c.applied_at, care_applied_at),
             )
-            children.append(
-                Child(
-                    child_id=c.child_id,
-                    birth_date=c.birth_date,
-                    registered_on=c.registered_on,
-                    residences=residences,
-                    died_on=c.died_on,
-                    first_care=first,
-                    sex=_sex(c.sex),
-                    applied_at=_newest(c.applied_at, care_applied_at),
+            for c, first, care_applied_at in rows
+        ]
+
+    def maternal_facts(self, period: Period, codes: set[str]) -> MaternalFacts:
+        """Everything the maternal indicators of ``period`` read, in a few set-based queries."""
+        start, end = period.start, period.end
+        live = {
+            model: model.voided == False  # type: ignore[attr-defined]  # noqa: E712
+            for model in (
+                ReportingPregnancy,
+                ReportingAntenatal,
+                ReportingBirth,
+                ReportingPostnatal,
+                ReportingMother,
+                ReportingVitaminA,
+            )
+        }
+        # Pregnancies registered, first seen or delivered in the period.
+        first_visits = (
+            select(ReportingAntenatal.pregnancy_id)
+            .where(live[ReportingAntenatal])
+            .group_by(ReportingAntenatal.pregnancy_id)
+            .having(func.min(ReportingAntenatal.visit_date).between(start, end))
+        )
+        registered = select(ReportingPregnancy.pregnancy_id).where(
+            live[ReportingPregnancy],
+            ReportingPregnancy.registered_on.between(start, end),  # type: ignore[attr-defined]
+        )
+        delivered = select(ReportingBirth.pregnancy_id).where(
+            live[ReportingBirth],
+            ReportingBirth.birth_date.between(start, end),  # type: ignore[attr-defined]
+        )
+        relevant = union(first_visits, registered, delivered).subquery()
+        in_relevant = select(relevant.c[0])
+        facts = MaternalFacts()
+        with Session(self._engine) as session:
+
+            def rows(statement: Any) -> list[Any]:
+                return [row for (row,) in session.exec(statement).all()]
+
+            facts.pregnancies = [
+                _pregnancy(p)
+                for p in rows(
+                    select(ReportingPregnancy).where(
+                        live[ReportingPregnancy],
+                        ReportingPregnancy.pregnancy_id.in_(in_relevant),  # type: ignore[attr-defined]
+                    )
                 )
+            ]
+            facts.visits = [
+                _antenatal(v)
+                for v in rows(
+                    select(ReportingAntenatal).where(
+                        live[ReportingAntenatal],
+                        ReportingAntenatal.pregnancy_id.in_(in_relevant),  # type: ignore[attr-defined]
+                    )
+                )
+            ]
+            facts.deliveries = [
+                _delivery(b)
+                for b in rows(
+                    select(ReportingBirth).where(
+                        live[ReportingBirth],
+                        ReportingBirth.birth_date.between(start, end),  # type: ignore[attr-defined]
+                    )
+                )
+            ]
+            mothers = select(ReportingBirth.mother_id).where(
+                live[ReportingBirth],
+                ReportingBirth.birth_date.between(start, end),  # type: ignore[attr-defined]
             )
-        return children
+            facts.postnatal = [
+                PostnatalVisit(p.visit_id, p.mother_id, p.visit_date, p.applied_at)
+                for p in rows(
+                    select(ReportingPostnatal).where(
+                        live[ReportingPostnatal],
+                        ReportingPostnatal.mother_id.in_(mothers),  # type: ignore[attr-defined]
+                        ReportingPostnatal.visit_date.between(  # type: ignore[attr-defined]
+                            start, end + dt.timedelta(days=PNC_DAYS[1])
+                        ),
+                    )
+                )
+            ]
+            if "MATERNAL_DEATHS" in codes:
+                dead = [
+                    Mother(m.mother_id, _parse_residences(m.residences), m.died_on, m.applied_at)
+                    for m in rows(
+                        select(ReportingMother).where(
+                            live[ReportingMother],
+                            ReportingMother.died_on.between(start, end),  # type: ignore[union-attr]
+                        )
+                    )
+                ]
+                ids = [m.mother_id for m in dead]
+                facts.mothers = dead
+                facts.maternity = [
+                    *(
+                        _pregnancy(p)
+                        for p in rows(
+                            select(ReportingPregnancy).where(
+                                live[ReportingPregnancy],
+                                ReportingPregnancy.mother_id.in_(ids),  # type: ignore[attr-defined]
+                            )
+                        )
+                    ),
+                    *(
+                        _delivery(b)
+                        for b in rows(
+                            select(ReportingBirth).where(
+                                live[ReportingBirth],
+                                ReportingBirth.mother_id.in_(ids),  # type: ignore[attr-defined]
+                            )
+                        )
+                    ),
+                ]
+            if "VITA" in codes:
+                facts.vitamin_a = [
+                    VitaminA(
+                        v.visit_id,
+                        v.child_id,
+                        v.facility,
+                        v.visit_date,
+                        v.residence,
+                        v.birth_date,
+                        _sex(v.sex),
+                        v.applied_at,
+                    )
+                    for v in rows(
+                        select(ReportingVitaminA).where(
+                            live[ReportingVitaminA],
+                            ReportingVitaminA.given == True,  # noqa: E712 - SQL expression
+                            ReportingVitaminA.visit_date.between(start, end),  # type: ignore[attr-defined]
+                        )
+                    )
+                ]
+        if "VITA" in codes:
+            oldest = start - dt.timedelta(days=38 * 31)
+            facts.children = self._children(ReportingChild.birth_date > oldest)
+        if codes & {"NEONATAL_DEATHS", "U5_DEATHS"}:
+            facts.child_deaths = self.children_dead_during(period)
+        return facts
 
 
 def _now() -> dt.datetime:
@@ -270,3 +536,77 @@ def _newest(a: dt.datetime | None, b: dt.datetime | None) -> dt.datetime | None:
     if a is None or b is None:
         return a or b
     return max(a, b)
+
+
+def _residences(data: r.PersonState) -> str:
+    return json.dumps(
+        [
+            [p.effective_date.isoformat() if p.effective_date else None, p.residence]
+            for p in data.residences
+        ]
+    )
+
+
+def _parse_residences(text: str) -> tuple[tuple[dt.date | None, str], ...]:
+    return tuple(
+        (dt.date.fromisoformat(since) if since else None, code) for since, code in json.loads(text)
+    )
+
+
+Row = TypeVar("Row", bound=SQLModel)
+
+
+def _upsert(
+    session: Session, model: type[Row], key: str, data: Revisioned, **values: object
+) -> None:
+    """Keep the highest revision of one record (an equal one is the same record again)."""
+    row = session.get(model, key)
+    if row is not None and data.revision < row.revision:  # type: ignore[attr-defined]
+        return
+    values = {"revision": data.revision, "voided": data.voided, "applied_at": _now()} | values
+    if row is None:
+        pk = model.__table__.primary_key.columns.keys()[0]  # type: ignore[attr-defined]
+        row = model(**{pk: key}, **values)
+    else:
+        for name, value in values.items():
+            setattr(row, name, value)
+    session.add(row)
+
+
+def _pregnancy(p: ReportingPregnancy) -> Pregnancy:
+    return Pregnancy(
+        p.pregnancy_id, p.mother_id, p.edd, p.lmp_date, p.registered_on, p.residence, p.applied_at
+    )
+
+
+def _antenatal(v: ReportingAntenatal) -> AntenatalVisit:
+    return AntenatalVisit(
+        v.visit_id,
+        v.pregnancy_id,
+        v.facility,
+        v.visit_date,
+        v.residence,
+        v.gestational_weeks,
+        v.hiv,
+        v.syphilis,
+        v.hepb,
+        v.applied_at,
+    )
+
+
+def _delivery(b: ReportingBirth) -> Delivery:
+    babies = tuple(
+        Baby(x["child_id"], x["sex"], x["live"], x.get("weight_g")) for x in json.loads(b.babies)
+    )
+    return Delivery(
+        b.birth_id,
+        b.pregnancy_id,
+        b.mother_id,
+        b.facility,
+        b.birth_date,
+        b.residence,
+        b.place,
+        b.attendant,
+        babies,
+        b.applied_at,
+    )

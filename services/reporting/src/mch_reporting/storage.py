@@ -78,7 +78,104 @@ class ReportingCare(SQLModel, table=True):
     __table_args__ = (Index("ix_reporting_care_person", "person_id", "care_date"),)
 
 
+class ReportingMother(SQLModel, table=True):
+    __tablename__ = "reporting_mother"
+
+    mother_id: str = Field(primary_key=True, max_length=36)
+    residences: str
+    """JSON list of [effective_date or null, commune code]."""
+    died_on: dt.date | None = Field(default=None, index=True)
+    revision: int = 1
+    voided: bool = False
+    applied_at: dt.datetime | None = None
+
+
+class ReportingPregnancy(SQLModel, table=True):
+    __tablename__ = "reporting_pregnancy"
+
+    pregnancy_id: str = Field(primary_key=True, max_length=36)
+    mother_id: str = Field(max_length=36, index=True)
+    edd: dt.date
+    lmp_date: dt.date | None = None
+    registered_on: dt.date = Field(index=True)
+    residence: str = Field(max_length=32)
+    revision: int = 1
+    voided: bool = False
+    applied_at: dt.datetime | None = None
+
+
+class ReportingAntenatal(SQLModel, table=True):
+    __tablename__ = "reporting_antenatal"
+
+    visit_id: str = Field(primary_key=True, max_length=36)
+    pregnancy_id: str = Field(max_length=36, index=True)
+    facility: str = Field(max_length=32)
+    visit_date: dt.date
+    residence: str = Field(max_length=32)
+    gestational_weeks: float | None = None
+    hiv: bool = False
+    syphilis: bool = False
+    hepb: bool = False
+    revision: int = 1
+    voided: bool = False
+    applied_at: dt.datetime | None = None
+
+
+class ReportingBirth(SQLModel, table=True):
+    __tablename__ = "reporting_birth"
+
+    birth_id: str = Field(primary_key=True, max_length=36)
+    pregnancy_id: str = Field(max_length=36, index=True)
+    mother_id: str = Field(max_length=36, index=True)
+    facility: str = Field(max_length=32)
+    birth_date: dt.date = Field(index=True)
+    residence: str = Field(max_length=32)
+    place: str = Field(max_length=16)
+    attendant: str = Field(max_length=16)
+    babies: str
+    """JSON list of {child_id, sex, live, weight_g}."""
+    revision: int = 1
+    voided: bool = False
+    applied_at: dt.datetime | None = None
+
+
+class ReportingPostnatal(SQLModel, table=True):
+    __tablename__ = "reporting_postnatal"
+
+    visit_id: str = Field(primary_key=True, max_length=36)
+    mother_id: str = Field(max_length=36, index=True)
+    visit_date: dt.date
+    revision: int = 1
+    voided: bool = False
+    applied_at: dt.datetime | None = None
+
+
+class ReportingVitaminA(SQLModel, table=True):
+    """A child visit and whether it gave vitamin A (kept either way, so an amendment that
+    withdraws the dose is applied)."""
+
+    __tablename__ = "reporting_vitamin_a"
+
+    visit_id: str = Field(primary_key=True, max_length=36)
+    child_id: str = Field(max_length=36)
+    facility: str = Field(max_length=32)
+    visit_date: dt.date = Field(index=True)
+    residence: str = Field(max_length=32)
+    birth_date: dt.date
+    sex: str | None = Field(default=None, max_length=1)
+    given: bool = False
+    revision: int = 1
+    voided: bool = False
+    applied_at: dt.datetime | None = None
+
+
 MODELS: list[type[SQLModel]] = [
+    ReportingMother,
+    ReportingPregnancy,
+    ReportingAntenatal,
+    ReportingBirth,
+    ReportingPostnatal,
+    ReportingVitaminA,
     ReportingOrgUnit,
     ReportingChild,
     ReportingGrowth,

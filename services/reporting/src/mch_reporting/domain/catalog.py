@@ -4,10 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from . import growth_indicators
+from . import growth_indicators, maternal
 from .indicators import Indicator
 
-CATALOG: tuple[Indicator, ...] = (*growth_indicators.CATALOG,)
+# The order of the national catalog: maternal care, births and deaths, then growth and nutrition
+# with vitamin A last.
+CATALOG: tuple[Indicator, ...] = (
+    *(i for i in maternal.CATALOG if i.code != "VITA"),
+    *growth_indicators.CATALOG,
+    *(i for i in maternal.CATALOG if i.code == "VITA"),
+)
 BY_CODE = {i.code: i for i in CATALOG}
 
 
