@@ -4,25 +4,23 @@ voids and amendments leave the numbers as if the wrong version never existed."""
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
-import time
 import uuid
 from collections.abc import Awaitable, Callable
 
 import httpx
 import pytest
-from aiokafka import AIOKafkaProducer
 from pydantic import BaseModel
 
 from mch_events.contracts import facility as f
 from mch_events.contracts import records as r
-from mch_events.envelope import new_event, subject_key, to_kafka
-from mch_events.registry import event_type_for
 from mch_platform.embedded_broker import EmbeddedBroker
 from mch_platform.testing import running
 
 pytestmark = pytest.mark.integration
+
+Produce = Callable[..., Awaitable[None]]
+WaitFor = Callable[..., Awaitable[None]]
 
 D = dt.date
 START, REFORM = D(2020, 1, 1), D(2025, 7, 1)
@@ -46,33 +44,6 @@ TREE = [
     unit("BV-404", "facility", "404", to=REFORM),
     unit("BV-38", "facility", "38"),
 ]
-
-
-async def produce(broker: EmbeddedBroker, *models: BaseModel) -> None:
-    producer = AIOKafkaProducer(
-        bootstrap_servers=broker.bootstrap_servers, enable_idempotence=False
-    )
-    await producer.start()
-    try:
-        for model in models:
-            event = new_event(model, source="mch-records")
-            body, headers = to_kafka(event)
-            await producer.send_and_wait(
-                event_type_for(type(model)).topic,
-                body,
-                key=subject_key(event),
-                headers=[(k, v.encode()) for k, v in headers.items()],
-            )
-    finally:
-        await producer.stop()
-
-
-async def wait_for(check: Callable[[], Awaitable[bool]], seconds: float = 60.0) -> None:
-    started = time.monotonic()
-    while not await check():
-        if time.monotonic() - started > seconds:
-            raise AssertionError(f"not within {seconds} s")
-        await asyncio.sleep(0.1)
 
 
 async def totals(
@@ -116,7 +87,7 @@ def anc(
 
 
 async def test_maternal_indicators_follow_what_records_publishes(
-    kafka_broker: EmbeddedBroker, database_url: str
+    kafka_broker: EmbeddedBroker, database_url: str, produce: Produce, wait_for: WaitFor
 ) -> None:
     a, b, c = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
     pa, pb, pc = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()

@@ -3,26 +3,23 @@ counted, whatever order it arrives in, and the API answers with reasons rather t
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import random
-import time
 import uuid
 from collections.abc import Awaitable, Callable
 
 import httpx
 import pytest
-from aiokafka import AIOKafkaProducer
-from pydantic import BaseModel
 
 from mch_events.contracts import growth as g
 from mch_events.contracts import records as r
-from mch_events.envelope import new_event, subject_key, to_kafka
-from mch_events.registry import event_type_for
 from mch_platform.embedded_broker import EmbeddedBroker
 from mch_platform.testing import running
 
 pytestmark = pytest.mark.integration
+
+Produce = Callable[..., Awaitable[None]]
+WaitFor = Callable[..., Awaitable[None]]
 
 START, REFORM = dt.date(2020, 1, 1), dt.date(2025, 7, 1)
 BORN = dt.date(2026, 1, 15)
@@ -43,34 +40,6 @@ TREE = [
     unit("38005", "commune", "38", frm=REFORM),
     unit("TYT-38004", "facility", "38004", frm=REFORM),
 ]
-
-
-async def produce(broker: EmbeddedBroker, *models: BaseModel) -> None:
-    """Publish as records and growth do: binary mode, on the type's topic, keyed by subject."""
-    producer = AIOKafkaProducer(
-        bootstrap_servers=broker.bootstrap_servers, enable_idempotence=False
-    )
-    await producer.start()
-    try:
-        for model in models:
-            event = new_event(model, source="mch-tests")
-            body, headers = to_kafka(event)
-            await producer.send_and_wait(
-                event_type_for(type(model)).topic,
-                body,
-                key=subject_key(event),
-                headers=[(k, v.encode()) for k, v in headers.items()],
-            )
-    finally:
-        await producer.stop()
-
-
-async def wait_for(check: Callable[[], Awaitable[bool]], seconds: float = 60.0) -> None:
-    started = time.monotonic()
-    while not await check():
-        if time.monotonic() - started > seconds:
-            raise AssertionError(f"not within {seconds} s")
-        await asyncio.sleep(0.1)
 
 
 async def value(
@@ -115,7 +84,7 @@ def assessed(child: uuid.UUID, visit: uuid.UUID, day: dt.date, waz: float) -> g.
 
 
 async def test_late_registrations_leave_no_numerator_above_its_denominator(
-    kafka_broker: EmbeddedBroker, database_url: str
+    kafka_broker: EmbeddedBroker, database_url: str, produce: Produce, wait_for: WaitFor
 ) -> None:
     weighed, dosed = uuid.uuid4(), uuid.uuid4()
     visit, dose = uuid.uuid4(), uuid.uuid4()
@@ -201,7 +170,7 @@ def child_state(child: uuid.UUID, sex: str, residence: str) -> r.PersonState:
 
 
 async def test_the_api_answers_by_sex_by_child_unit_and_by_month_and_never_with_a_5xx(
-    kafka_broker: EmbeddedBroker, pg_url: str
+    kafka_broker: EmbeddedBroker, pg_url: str, produce: Produce, wait_for: WaitFor
 ) -> None:
     girl, boy, unmeasured = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
     boy_weighed = assessed(boy, uuid.uuid4(), dt.date(2026, 11, 5), -1.0).model_copy(

@@ -11,11 +11,12 @@ from typing import Any, TypeVar
 from uuid import UUID
 
 from pydantic import BaseModel
-from sqlalchemy import ColumnElement, Engine, func, select, union
+from sqlalchemy import ColumnElement, Engine, func, or_, select, union
 from sqlmodel import Session, SQLModel
 
 from mch_events.consume import BatchSummary
 from mch_events.contracts import growth as g
+from mch_events.contracts import immunization as i
 from mch_events.contracts import records as r
 from mch_events.contracts.common import Revisioned
 from mch_events.contracts.results import EventResult
@@ -28,6 +29,12 @@ from .domain.growth_indicators import (
     Measured,
     growth_counts,
     under_five,
+)
+from .domain.immunization_indicators import CODES as IMMUNIZATION_CODES
+from .domain.immunization_indicators import (
+    ImmunizationFacts,
+    StatusFact,
+    immunization_counts,
 )
 from .domain.indicators import Count, Indicator, IndicatorValue, Sex, View, aggregate
 from .domain.maternal import (
@@ -52,6 +59,7 @@ from .storage import (
     ReportingCare,
     ReportingChild,
     ReportingGrowth,
+    ReportingImmunizationFact,
     ReportingMother,
     ReportingOrgUnit,
     ReportingPostnatal,
@@ -118,6 +126,8 @@ class Facts:
                     registered_on=data.registered_on,
                     residence=data.residence,
                 )
+            case i.ImmunizationStatusChanged():
+                self._status(session, data)
             case r.AntenatalVisitRecorded():
                 tests = data.tests
                 _upsert(
@@ -135,6 +145,30 @@ class Facts:
                     hepb=tests is not None and tests.hepb is not None,
                 )
         return EventResult(id=event.id, status="accepted")
+
+    def _status(self, session: Session, data: i.ImmunizationStatusChanged) -> None:
+        key = (
+            str(data.person_id),
+            data.status,
+            data.vaccine or "",
+            data.dose or 0,
+            str(data.birth_id) if data.birth_id else "",
+        )
+        row = session.get(ReportingImmunizationFact, key) or ReportingImmunizationFact(
+            person_id=key[0],
+            status=key[1],
+            vaccine=key[2],
+            dose=key[3],
+            birth_id=key[4],
+            holds=data.holds,
+            since=data.since,
+            population=data.population,
+            schedule_version=data.schedule_version,
+        )
+        row.holds, row.since, row.until = data.holds, data.since, data.until
+        row.population, row.schedule_version = data.population, data.schedule_version
+        row.applied_at = _now()
+        session.add(row)
 
     def _mother(self, session: Session, data: r.PersonState) -> None:
         _upsert(
@@ -300,6 +334,13 @@ class Facts:
             counts += maternal_counts(
                 period=period, facts=self.maternal_facts(period, codes), view=view, wanted=codes
             )
+        if codes & IMMUNIZATION_CODES:
+            counts += immunization_counts(
+                period=period,
+                facts=self.immunization_facts(period, codes, view),
+                view=view,
+                wanted=codes,
+            )
         return aggregate(counts, orgunits=orgunits, tree=tree, catalog=indicators, view=view)
 
     def measurements(self, period: Period) -> list[Measured]:
@@ -383,6 +424,64 @@ class Facts:
             )
             for c, first, care_applied_at in rows
         ]
+
+    def immunization_facts(self, period: Period, codes: set[str], view: View) -> ImmunizationFacts:
+        """The children and deliveries the immunization indicators of ``period`` count, with the
+        status facts of those people."""
+        facts = ImmunizationFacts()
+        fact = ReportingImmunizationFact
+        whose: list[ColumnElement[bool]] = []
+        if view == "residence" and codes & {"FIC", "DEFAULTERS"}:
+            # Under 6 at the end, or turning 1 during the period.
+            oldest = min(
+                period.end - dt.timedelta(days=6 * 366), period.start - dt.timedelta(days=366)
+            )
+            born = ReportingChild.birth_date > oldest
+            facts.children = self._children(born)
+            children = select(ReportingChild.child_id).where(born)
+            whose.append(fact.person_id.in_(children))  # type: ignore[attr-defined]
+        delivered = (
+            ReportingBirth.voided == False,  # noqa: E712 - SQL expression
+            ReportingBirth.birth_date.between(period.start, period.end),  # type: ignore[attr-defined]
+        )
+        with Session(self._engine) as session:
+            if "TT_PAB" in codes:
+                facts.deliveries = [
+                    _delivery(b)
+                    for (b,) in session.exec(  # type: ignore[call-overload]
+                        select(ReportingBirth).where(*delivered)
+                    ).all()
+                ]
+                mothers = select(ReportingBirth.mother_id).where(*delivered)
+                whose.append(fact.person_id.in_(mothers))  # type: ignore[attr-defined]
+            rows = (
+                session.exec(  # type: ignore[call-overload]
+                    select(fact).where(
+                        or_(*whose),
+                        fact.status.in_(  # type: ignore[attr-defined]
+                            ["fully_immunized", "dose_overdue", "protected_at_birth"]
+                        ),
+                    )
+                ).all()
+                if whose
+                else []
+            )
+        facts.facts = [
+            StatusFact(
+                person_id=f.person_id,
+                status=f.status,
+                holds=f.holds,
+                since=f.since,
+                until=f.until,
+                vaccine=f.vaccine or None,
+                dose=f.dose or None,
+                birth_id=f.birth_id or None,
+                schedule_version=f.schedule_version,
+                applied_at=f.applied_at,
+            )
+            for (f,) in rows
+        ]
+        return facts
 
     def maternal_facts(self, period: Period, codes: set[str]) -> MaternalFacts:
         """Everything the maternal indicators of ``period`` read, in a few set-based queries."""

@@ -169,7 +169,30 @@ class ReportingVitaminA(SQLModel, table=True):
     applied_at: dt.datetime | None = None
 
 
+class ReportingImmunizationFact(SQLModel, table=True):
+    """The latest state of one fact of a person's immunization status, as the immunization service
+    published it (its events for one person arrive in order, so the latest wins). Absent parts of
+    the fact's name are stored as ``""`` and ``0``."""
+
+    __tablename__ = "reporting_immunization_fact"
+
+    person_id: str = Field(primary_key=True, max_length=36)
+    status: str = Field(primary_key=True, max_length=32)
+    vaccine: str = Field(primary_key=True, max_length=32)
+    dose: int = Field(primary_key=True)
+    birth_id: str = Field(primary_key=True, max_length=36)
+    holds: bool
+    since: dt.date
+    until: dt.date | None = None
+    population: str = Field(max_length=8)
+    schedule_version: str = Field(max_length=64)
+    applied_at: dt.datetime | None = None
+
+    __table_args__ = (Index("ix_reporting_immunization_fact_birth", "birth_id"),)
+
+
 MODELS: list[type[SQLModel]] = [
+    ReportingImmunizationFact,
     ReportingMother,
     ReportingPregnancy,
     ReportingAntenatal,

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from . import growth_indicators, maternal
+from . import growth_indicators, immunization_indicators, maternal
 from .indicators import Indicator
 
-# The order of the national catalog: maternal care, births and deaths, then growth and nutrition
-# with vitamin A last.
+# The order of the national catalog: maternal care, births and deaths, immunization, then growth
+# and nutrition with vitamin A last.
 CATALOG: tuple[Indicator, ...] = (
     *(i for i in maternal.CATALOG if i.code != "VITA"),
+    *immunization_indicators.CATALOG,
     *growth_indicators.CATALOG,
     *(i for i in maternal.CATALOG if i.code == "VITA"),
 )
