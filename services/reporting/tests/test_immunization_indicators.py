@@ -127,3 +127,78 @@ def test_tt_pab_counts_the_women_who_delivered_and_were_protected() -> None:
 def test_the_population_indicators_have_no_facility() -> None:
     assert pair("38", "2026-11", "FIC", "facility") == (0, None)
     assert pair("38", "2026-11", "DEFAULTERS", "facility") == (0, None)
+
+
+DOSE_CHILDREN = [
+    child("d1", D(2026, 5, 1)),
+    child("d2", D(2026, 6, 15), residence="38005", sex="M"),
+    child("d3", D(2025, 8, 1), sex="M"),  # 13 months at the end of September: a late PENTA 3
+    child("d4", D(2026, 2, 1)),
+    child("d5", D(2025, 1, 20)),  # 20 months: in the MR cohort
+    child("d6", D(2025, 3, 1), sex="M"),  # 18 months: in the MR cohort, no MR yet
+]
+
+
+def valid(person: str, vaccine: str, dose: int, since: dt.date) -> StatusFact:
+    return fact(person, "dose_valid", since, vaccine=vaccine, dose=dose)
+
+
+DOSE_FACTS = ImmunizationFacts(
+    children=DOSE_CHILDREN,
+    facts=[
+        valid("d1", "BCG", 1, D(2026, 5, 1)),
+        valid("d1", "PENTA", 1, D(2026, 7, 1)),
+        valid("d1", "PENTA", 3, D(2026, 9, 2)),
+        valid("d2", "PENTA", 1, D(2026, 9, 1)),
+        valid("d3", "PENTA", 3, D(2026, 9, 10)),
+        valid("d5", "MR", 1, D(2026, 9, 15)),
+        fact("baby-b1", "dose_timely", D(2026, 11, 2), vaccine="HEPB0", dose=1),
+    ],
+    deliveries=DELIVERIES,
+    dose_facilities={
+        ("d1", D(2026, 9, 2)): "TYT-38004",
+        ("d2", D(2026, 9, 1)): "TYT-38004",
+        ("d3", D(2026, 9, 10)): "BV-38",
+        ("d5", D(2026, 9, 15)): "TYT-38004",
+    },
+)
+
+
+def doses(
+    orgunit: str, period: str, code: str, view: View = "residence", sex: str | None = None
+) -> tuple[int, int | None]:
+    counts = immunization_counts(period=parse_period(period), facts=DOSE_FACTS, view=view)
+    rows = aggregate(counts, orgunits=[orgunit], tree=TREE, catalog=CATALOG, view=view)[orgunit]
+    v = next(r for r in rows if r.indicator == code and r.sex == sex)
+    return v.numerator, v.denominator
+
+
+def test_valid_doses_count_on_their_date_over_the_target_cohort() -> None:
+    # Under 1 on 30/09/2026: d1, d2, d4; d3's late PENTA 3 counts, and d3 with it.
+    assert doses("38", "2026-09", "PENTA3") == (2, 4)
+    assert doses("38004", "2026-09", "PENTA3") == (2, 3)
+    assert doses("38", "2026-09", "PENTA3", sex="M") == (1, 2)
+    assert doses("38", "2026-09", "PENTA1") == (1, 3)  # d1's PENTA 1 was in July
+    assert doses("38", "2026-07", "PENTA1") == (1, 4)  # d3 is still under 1 on 31/07
+    assert doses("38", "2026-09", "BCG") == (0, 3)
+    assert doses("38", "2026-09", "MR") == (1, 2)  # d5 given it, d6 not yet
+    assert doses("38", "2026-09", "DPT4") == (0, 2)
+
+
+def test_dropout_is_the_share_of_penta1_children_without_penta3() -> None:
+    assert doses("38", "2026-09", "PENTA_DROPOUT") == (1, 1)
+    assert doses("38", "2026-07", "PENTA_DROPOUT") == (0, 1)
+    assert doses("38", "2026Q3", "PENTA_DROPOUT") == (1, 2)
+
+
+def test_the_facility_view_counts_doses_where_they_were_given() -> None:
+    assert doses("TYT-38004", "2026-09", "PENTA3", "facility") == (1, None)
+    assert doses("BV-38", "2026-09", "PENTA3", "facility") == (1, None)
+    assert doses("38", "2026-09", "PENTA3", "facility") == (2, None)
+    assert doses("TYT-38004", "2026-09", "PENTA_DROPOUT", "facility") == (1, 1)
+
+
+def test_hepb0_within_24_hours_of_live_births() -> None:
+    assert doses("38", "2026-11", "HEPB0_24H") == (1, 3)
+    assert doses("BV-38", "2026-11", "HEPB0_24H", "facility") == (1, 2)
+    assert doses("38", "2026-12", "HEPB0_24H") == (0, 1)

@@ -123,3 +123,71 @@ async def test_fic_defaulters_and_tt_pab_follow_the_status_facts(
             return (await totals(client, "38", "2026-11"))["DEFAULTERS"] == (0, 2)
 
         await wait_for(given)
+
+
+async def test_dose_indicators_count_what_the_immunization_service_judged(
+    kafka_broker: EmbeddedBroker,
+    pg_databases: Callable[[], str],
+    produce: Produce,
+    wait_for: WaitFor,
+) -> None:
+    """Records' events in, the immunization service's own judgement of each dose through
+    ``mch.immunization.v1``, reporting's counts out."""
+    mother, baby, birth = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    born = D(2026, 5, 1)
+    servers = kafka_broker.bootstrap_servers
+
+    def given(vaccine: str, day: dt.date) -> r.ImmunizationRecorded:
+        return r.ImmunizationRecorded(
+            immunization_id=uuid.uuid4(), person_id=baby, facility="BV-38", date=day,
+            vaccine=vaccine, sex="F", birth_date=born, residence="38004",
+        )  # fmt: skip
+
+    async with (
+        running("immunization", database_url=pg_databases(), bootstrap_servers=servers),
+        running("reporting", database_url=pg_databases(), bootstrap_servers=servers) as (_, client),
+    ):
+        await produce(kafka_broker, *TREE)
+        await produce(
+            kafka_broker,
+            r.PersonState(
+                person_id=baby, role="child", sex="F", birth_date=born, registered_on=born,
+                mother_id=mother, residences=[r.ResidencePeriod(residence="38004")],
+            ),
+            r.BirthRecorded(
+                birth_id=birth, pregnancy_id=uuid.uuid4(), mother_id=mother, facility="BV-38",
+                birth_date=born, residence="38004", place="facility", attendant="doctor",
+                mode="vaginal", babies=[f.Baby(child_id=baby, sex="F", outcome="live")],
+            ),
+            given("HEPB0", born),
+            given("BCG", born),
+            given("PENTA", D(2026, 6, 20)),  # before 2 months: invalid, not counted
+            given("PENTA", D(2026, 7, 1)),
+        )  # fmt: skip
+
+        async def judged() -> bool:
+            response = await client.get(
+                "/v1/indicators",
+                params={"orgunit": "38", "period": "2026-07", "indicator": "PENTA1"},
+            )
+            if response.status_code != 200:
+                return False  # the tree is not there yet
+            total = response.json()["values"][0]
+            return bool((total["numerator"], total["denominator"]) == (1, 1))
+
+        await wait_for(judged, 90.0)
+        may = await totals(client, "38", "2026-05")
+        assert (may["BCG"], may["HEPB0_24H"]) == ((1, 1), (1, 1))
+        june = await totals(client, "38", "2026-06")
+        assert june["PENTA1"] == (0, 1)
+        facility = await client.get(
+            "/v1/indicators",
+            params={
+                "orgunit": "BV-38",
+                "period": "2026-07",
+                "view": "facility",
+                "indicator": "PENTA1",
+            },
+        )
+        assert facility.json()["values"][0]["numerator"] == 1
+        assert facility.json()["values"][0]["rules"] == {"schedule": ["vn-epi-child-2024@1.0"]}

@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 from uuid import UUID
 
 from pydantic import BaseModel
-from sqlalchemy import ColumnElement, Engine, func, or_, select, union
+from sqlalchemy import ColumnElement, Engine, and_, func, or_, select, union
 from sqlmodel import Session, SQLModel
 
 from mch_events.consume import BatchSummary
@@ -32,6 +32,7 @@ from .domain.growth_indicators import (
 )
 from .domain.immunization_indicators import CODES as IMMUNIZATION_CODES
 from .domain.immunization_indicators import (
+    DOSES,
     ImmunizationFacts,
     StatusFact,
     immunization_counts,
@@ -67,6 +68,8 @@ from .storage import (
     ReportingVitaminA,
 )
 
+DOSE_CODES = frozenset(DOSES)
+
 
 class Facts:
     """Applies events to the reporting tables and answers the questions indicators ask."""
@@ -90,11 +93,25 @@ class Facts:
                 self._growth(session, data)
             case r.ChildVisitRecorded():
                 self._care(
-                    session, data.visit_id, data.child_id, "child_visit", data.visit_date, data
+                    session,
+                    data.visit_id,
+                    data.child_id,
+                    "child_visit",
+                    data.visit_date,
+                    data,
+                    data.facility,
                 )
                 self._vitamin_a(session, data)
             case r.ImmunizationRecorded():
-                self._care(session, data.immunization_id, data.person_id, "dose", data.date, data)
+                self._care(
+                    session,
+                    data.immunization_id,
+                    data.person_id,
+                    "dose",
+                    data.date,
+                    data,
+                    data.facility,
+                )
             case r.PostnatalVisitRecorded():
                 if data.child_id is not None:
                     self._care(
@@ -263,13 +280,14 @@ class Facts:
         kind: str,
         day: dt.date,
         data: Revisioned,
+        facility: str | None = None,
     ) -> None:
         key = (str(record_id), str(person_id))
         row = session.get(ReportingCare, key)
         if row is not None and data.revision < row.revision:
             return
         row = row or ReportingCare(record_id=key[0], person_id=key[1], kind=kind, care_date=day)
-        row.kind, row.care_date = kind, day
+        row.kind, row.care_date, row.facility = kind, day, facility
         row.revision, row.voided, row.applied_at = data.revision, data.voided, _now()
         session.add(row)
 
@@ -427,45 +445,98 @@ class Facts:
 
     def immunization_facts(self, period: Period, codes: set[str], view: View) -> ImmunizationFacts:
         """The children and deliveries the immunization indicators of ``period`` count, with the
-        status facts of those people."""
+        status facts they need, in a few set-based queries."""
+        start, end = period.start, period.end
         facts = ImmunizationFacts()
         fact = ReportingImmunizationFact
-        whose: list[ColumnElement[bool]] = []
-        if view == "residence" and codes & {"FIC", "DEFAULTERS"}:
-            # Under 6 at the end, or turning 1 during the period.
-            oldest = min(
-                period.end - dt.timedelta(days=6 * 366), period.start - dt.timedelta(days=366)
-            )
-            born = ReportingChild.birth_date > oldest
-            facts.children = self._children(born)
-            children = select(ReportingChild.child_id).where(born)
-            whose.append(fact.person_id.in_(children))  # type: ignore[attr-defined]
+        doses = bool(codes & (DOSE_CODES | {"PENTA_DROPOUT"}))
+        population = view == "residence" and bool(codes & (DOSE_CODES | {"FIC", "DEFAULTERS"}))
+        dosed = select(fact.person_id).where(
+            fact.status == "dose_valid",
+            fact.holds == True,  # noqa: E712 - SQL expression
+            fact.since.between(start, end),  # type: ignore[attr-defined]
+        )
+        # Under 6 at the end, or turning 1 during the period; and whoever was given a dose in it.
+        oldest = min(end - dt.timedelta(days=6 * 366), start - dt.timedelta(days=366))
+        young = ReportingChild.birth_date > oldest
+        children_wanted: list[ColumnElement[bool]] = []
+        if population:
+            children_wanted.append(young)
+        if doses:
+            children_wanted.append(ReportingChild.child_id.in_(dosed))  # type: ignore[attr-defined]
+        if children_wanted:
+            facts.children = self._children(or_(*children_wanted))
         delivered = (
             ReportingBirth.voided == False,  # noqa: E712 - SQL expression
-            ReportingBirth.birth_date.between(period.start, period.end),  # type: ignore[attr-defined]
+            ReportingBirth.birth_date.between(start, end),  # type: ignore[attr-defined]
         )
+        which: list[ColumnElement[bool]] = []
+        if population and codes & {"FIC", "DEFAULTERS"}:
+            which.append(
+                and_(
+                    fact.status.in_(["fully_immunized", "dose_overdue"]),  # type: ignore[attr-defined]
+                    fact.person_id.in_(select(ReportingChild.child_id).where(young)),  # type: ignore[attr-defined]
+                )
+            )
+        if "TT_PAB" in codes:
+            mothers = select(ReportingBirth.mother_id).where(*delivered)
+            which.append(
+                and_(fact.status == "protected_at_birth", fact.person_id.in_(mothers))  # type: ignore[attr-defined]
+            )
+        if doses:
+            which.append(and_(fact.status == "dose_valid", fact.since.between(start, end)))  # type: ignore[attr-defined]
+        if "PENTA_DROPOUT" in codes:
+            first = select(fact.person_id).where(
+                fact.status == "dose_valid",
+                fact.vaccine == "PENTA",
+                fact.dose == 1,
+                fact.since.between(start, end),  # type: ignore[attr-defined]
+            )
+            which.append(
+                and_(
+                    fact.status == "dose_valid",
+                    fact.vaccine == "PENTA",
+                    fact.dose == 3,
+                    fact.person_id.in_(first),  # type: ignore[attr-defined]
+                )
+            )
+        if "HEPB0_24H" in codes:
+            which.append(
+                and_(
+                    fact.status == "dose_timely",
+                    fact.vaccine == "HEPB0",
+                    # Timely means within days of the birth: a week past the period covers it.
+                    fact.since.between(start, end + dt.timedelta(days=7)),  # type: ignore[attr-defined]
+                )
+            )
         with Session(self._engine) as session:
-            if "TT_PAB" in codes:
+            if codes & {"TT_PAB", "HEPB0_24H"}:
                 facts.deliveries = [
                     _delivery(b)
                     for (b,) in session.exec(  # type: ignore[call-overload]
                         select(ReportingBirth).where(*delivered)
                     ).all()
                 ]
-                mothers = select(ReportingBirth.mother_id).where(*delivered)
-                whose.append(fact.person_id.in_(mothers))  # type: ignore[attr-defined]
             rows = (
-                session.exec(  # type: ignore[call-overload]
-                    select(fact).where(
-                        or_(*whose),
-                        fact.status.in_(  # type: ignore[attr-defined]
-                            ["fully_immunized", "dose_overdue", "protected_at_birth"]
-                        ),
-                    )
-                ).all()
-                if whose
+                session.exec(select(fact).where(or_(*which))).all()  # type: ignore[call-overload]
+                if which
                 else []
             )
+            if doses and view == "facility":
+                recorded = session.exec(  # type: ignore[call-overload]
+                    select(ReportingCare.person_id, ReportingCare.care_date, ReportingCare.facility)
+                    .where(
+                        ReportingCare.kind == "dose",
+                        ReportingCare.voided == False,  # noqa: E712 - SQL expression
+                        ReportingCare.care_date.between(start, end),  # type: ignore[attr-defined]
+                        ReportingCare.person_id.in_(dosed),  # type: ignore[attr-defined]
+                    )
+                    .order_by(ReportingCare.record_id.desc())  # type: ignore[attr-defined]
+                ).all()
+                # Two doses recorded for one child on one day: the lowest record id decides.
+                facts.dose_facilities = {
+                    (person, day): facility for person, day, facility in recorded if facility
+                }
         facts.facts = [
             StatusFact(
                 person_id=f.person_id,

@@ -71,6 +71,7 @@ class ReportingCare(SQLModel, table=True):
     person_id: str = Field(primary_key=True, max_length=36)
     kind: str = Field(max_length=16)
     care_date: dt.date
+    facility: str | None = Field(default=None, max_length=32)
     revision: int = 1
     voided: bool = False
     applied_at: dt.datetime | None = None
