@@ -52,8 +52,8 @@ class ReportingGrowth(SQLModel, table=True):
     whz: float | None = None
     oedema: bool = False
     sex: str | None = Field(default=None, max_length=1)
-    reference: str | None = Field(default=None, max_length=64)
-    engine_version: str | None = Field(default=None, max_length=64)
+    reference: str | None = None
+    engine_version: str | None = None
     revision: int = 1
     voided: bool = False
     applied_at: dt.datetime | None = None
@@ -186,7 +186,7 @@ class ReportingImmunizationFact(SQLModel, table=True):
     since: dt.date
     until: dt.date | None = None
     population: str = Field(max_length=8)
-    schedule_version: str = Field(max_length=64)
+    schedule_version: str
     applied_at: dt.datetime | None = None
 
     __table_args__ = (Index("ix_reporting_immunization_fact_birth", "birth_id"),)

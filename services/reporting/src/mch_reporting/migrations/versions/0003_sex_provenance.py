@@ -27,10 +27,10 @@ def upgrade() -> None:
     with op.batch_alter_table("reporting_growth") as batch:
         batch.add_column(sa.Column("sex", sqlmodel.sql.sqltypes.AutoString(length=1), nullable=True))
         batch.add_column(
-            sa.Column("reference", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True)
+            sa.Column("reference", sqlmodel.sql.sqltypes.AutoString(), nullable=True)
         )
         batch.add_column(
-            sa.Column("engine_version", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True)
+            sa.Column("engine_version", sqlmodel.sql.sqltypes.AutoString(), nullable=True)
         )
         batch.add_column(_applied_at())
     with op.batch_alter_table("reporting_care") as batch:

@@ -30,7 +30,7 @@ def upgrade() -> None:
     sa.Column('since', sa.Date(), nullable=False),
     sa.Column('until', sa.Date(), nullable=True),
     sa.Column('population', sqlmodel.sql.sqltypes.AutoString(length=8), nullable=False),
-    sa.Column('schedule_version', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+    sa.Column('schedule_version', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
     sa.Column('applied_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
     sa.PrimaryKeyConstraint('person_id', 'status', 'vaccine', 'dose', 'birth_id')
     )
