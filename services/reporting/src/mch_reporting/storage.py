@@ -1,14 +1,33 @@
-"""The reporting service's copy of the facts it counts (rebuilt by replaying the topics)."""
+"""The reporting service's copy of the facts it counts (rebuilt by replaying the topics), and the
+set-based reads that turn a period's facts into the plain data the indicator rules take."""
 
 from __future__ import annotations
 
 import datetime as dt
+import json
+from typing import Any
 
-from sqlalchemy import Index
-from sqlmodel import Field, SQLModel
+from sqlalchemy import ColumnElement, Engine, Index, and_, func, or_, select, union
+from sqlmodel import Field, Session, SQLModel
 
 from mch_events.idempotency import ProcessedEvent
 from mch_events.outbox import OutboxMessage
+
+from .domain.growth_indicators import Child, Measured, under_five
+from .domain.immunization_indicators import DOSES, ImmunizationFacts, StatusFact
+from .domain.indicators import Sex, View
+from .domain.maternal import (
+    PNC_DAYS,
+    AntenatalVisit,
+    Baby,
+    Delivery,
+    MaternalFacts,
+    Mother,
+    PostnatalVisit,
+    Pregnancy,
+    VitaminA,
+)
+from .domain.periods import Period
 
 
 class ReportingOrgUnit(SQLModel, table=True):
@@ -207,3 +226,400 @@ MODELS: list[type[SQLModel]] = [
     ProcessedEvent,
     OutboxMessage,
 ]
+
+
+DOSE_CODES = frozenset(DOSES)
+
+
+class FactsReader:
+    """Reads what the indicators of one period need, in a few queries per question."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def measurements(self, period: Period) -> list[Measured]:
+        with Session(self._engine) as session:
+            rows = session.exec(  # type: ignore[call-overload]
+                select(ReportingGrowth).where(
+                    ReportingGrowth.visit_date >= period.start,
+                    ReportingGrowth.visit_date <= period.end,
+                    ReportingGrowth.voided == False,  # noqa: E712 - SQL expression
+                )
+            ).all()
+        return [
+            Measured(
+                child_id=m.child_id,
+                visit_id=m.visit_id,
+                visit_date=m.visit_date,
+                birth_date=m.birth_date,
+                residence=m.residence,
+                facility=m.facility,
+                waz=m.waz,
+                lhaz=m.lhaz,
+                whz=m.whz,
+                oedema=m.oedema,
+                sex=_sex(m.sex),
+                applied_at=m.applied_at,
+                reference=m.reference,
+                engine_version=m.engine_version,
+            )
+            for (m,) in rows
+        ]
+
+    def children(self, on: dt.date) -> list[Child]:
+        """Registered children who could be under 5 on ``on``, with their first care."""
+        born_after = on - dt.timedelta(days=5 * 366)
+        return [
+            c
+            for c in self._children(ReportingChild.birth_date > born_after)
+            if under_five(c.birth_date, on)
+        ]
+
+    def children_dead_during(self, period: Period) -> list[Child]:
+        return self._children(
+            ReportingChild.died_on >= period.start,  # type: ignore[operator]
+            ReportingChild.died_on <= period.end,  # type: ignore[operator]
+        )
+
+    def _children(self, *where: ColumnElement[bool]) -> list[Child]:
+        wanted = select(ReportingChild.child_id).where(
+            ReportingChild.voided == False,  # noqa: E712 - SQL expression
+            *where,
+        )
+        first_care = (
+            select(
+                ReportingCare.person_id,
+                func.min(ReportingCare.care_date)
+                .filter(ReportingCare.voided == False)  # noqa: E712 - SQL expression
+                .label("first_care"),
+                # A voided contact changes the registration date too: it is part of the as-of.
+                func.max(ReportingCare.applied_at).label("care_applied_at"),
+            )
+            .where(ReportingCare.person_id.in_(wanted))  # type: ignore[attr-defined]
+            .group_by(ReportingCare.person_id)
+            .subquery()
+        )
+        with Session(self._engine) as session:
+            rows = session.exec(  # type: ignore[call-overload]
+                select(ReportingChild, first_care.c.first_care, first_care.c.care_applied_at)
+                .outerjoin(first_care, first_care.c.person_id == ReportingChild.child_id)
+                .where(ReportingChild.voided == False, *where)  # noqa: E712 - SQL expression
+            ).all()
+        return [
+            Child(
+                child_id=c.child_id,
+                birth_date=c.birth_date,
+                registered_on=c.registered_on,
+                residences=_parse_residences(c.residences),
+                died_on=c.died_on,
+                first_care=first,
+                sex=_sex(c.sex),
+                applied_at=_newest(c.applied_at, care_applied_at),
+            )
+            for c, first, care_applied_at in rows
+        ]
+
+    def immunization_facts(self, period: Period, codes: set[str], view: View) -> ImmunizationFacts:
+        """The children and deliveries the immunization indicators of ``period`` count, with the
+        status facts they need, in a few set-based queries."""
+        start, end = period.start, period.end
+        facts = ImmunizationFacts()
+        fact = ReportingImmunizationFact
+        doses = bool(codes & (DOSE_CODES | {"PENTA_DROPOUT"}))
+        population = view == "residence" and bool(codes & (DOSE_CODES | {"FIC", "DEFAULTERS"}))
+        dosed = select(fact.person_id).where(
+            fact.status == "dose_valid",
+            fact.holds == True,  # noqa: E712 - SQL expression
+            fact.since.between(start, end),  # type: ignore[attr-defined]
+        )
+        # Under 6 at the end, or turning 1 during the period; and whoever was given a dose in it.
+        oldest = min(end - dt.timedelta(days=6 * 366), start - dt.timedelta(days=366))
+        young = ReportingChild.birth_date > oldest
+        children_wanted: list[ColumnElement[bool]] = []
+        if population:
+            children_wanted.append(young)
+        if doses:
+            children_wanted.append(ReportingChild.child_id.in_(dosed))  # type: ignore[attr-defined]
+        if children_wanted:
+            facts.children = self._children(or_(*children_wanted))
+        delivered = (
+            ReportingBirth.voided == False,  # noqa: E712 - SQL expression
+            ReportingBirth.birth_date.between(start, end),  # type: ignore[attr-defined]
+        )
+        which: list[ColumnElement[bool]] = []
+        if population and codes & {"FIC", "DEFAULTERS"}:
+            which.append(
+                and_(
+                    fact.status.in_(["fully_immunized", "dose_overdue"]),  # type: ignore[attr-defined]
+                    fact.person_id.in_(select(ReportingChild.child_id).where(young)),  # type: ignore[attr-defined]
+                )
+            )
+        if "TT_PAB" in codes:
+            mothers = select(ReportingBirth.mother_id).where(*delivered)
+            which.append(
+                and_(fact.status == "protected_at_birth", fact.person_id.in_(mothers))  # type: ignore[attr-defined]
+            )
+        if doses:
+            which.append(and_(fact.status == "dose_valid", fact.since.between(start, end)))  # type: ignore[attr-defined]
+        if "PENTA_DROPOUT" in codes:
+            first = select(fact.person_id).where(
+                fact.status == "dose_valid",
+                fact.vaccine == "PENTA",
+                fact.dose == 1,
+                fact.since.between(start, end),  # type: ignore[attr-defined]
+            )
+            which.append(
+                and_(
+                    fact.status == "dose_valid",
+                    fact.vaccine == "PENTA",
+                    fact.dose == 3,
+                    fact.person_id.in_(first),  # type: ignore[attr-defined]
+                )
+            )
+        if "HEPB0_24H" in codes:
+            which.append(
+                and_(
+                    fact.status == "dose_timely",
+                    fact.vaccine == "HEPB0",
+                    # Timely means within days of the birth: a week past the period covers it.
+                    fact.since.between(start, end + dt.timedelta(days=7)),  # type: ignore[attr-defined]
+                )
+            )
+        with Session(self._engine) as session:
+            if codes & {"TT_PAB", "HEPB0_24H"}:
+                facts.deliveries = [
+                    _delivery(b)
+                    for (b,) in session.exec(  # type: ignore[call-overload]
+                        select(ReportingBirth).where(*delivered)
+                    ).all()
+                ]
+            rows = (
+                session.exec(select(fact).where(or_(*which))).all()  # type: ignore[call-overload]
+                if which
+                else []
+            )
+            if doses and view == "facility":
+                recorded = session.exec(  # type: ignore[call-overload]
+                    select(ReportingCare.person_id, ReportingCare.care_date, ReportingCare.facility)
+                    .where(
+                        ReportingCare.kind == "dose",
+                        ReportingCare.voided == False,  # noqa: E712 - SQL expression
+                        ReportingCare.care_date.between(start, end),  # type: ignore[attr-defined]
+                        ReportingCare.person_id.in_(dosed),  # type: ignore[attr-defined]
+                    )
+                    .order_by(ReportingCare.record_id.desc())  # type: ignore[attr-defined]
+                ).all()
+                # Two doses recorded for one child on one day: the lowest record id decides.
+                facts.dose_facilities = {
+                    (person, day): facility for person, day, facility in recorded if facility
+                }
+        facts.facts = [
+            StatusFact(
+                person_id=f.person_id,
+                status=f.status,
+                holds=f.holds,
+                since=f.since,
+                until=f.until,
+                vaccine=f.vaccine or None,
+                dose=f.dose or None,
+                birth_id=f.birth_id or None,
+                schedule_version=f.schedule_version,
+                applied_at=f.applied_at,
+            )
+            for (f,) in rows
+        ]
+        return facts
+
+    def maternal_facts(self, period: Period, codes: set[str]) -> MaternalFacts:
+        """Everything the maternal indicators of ``period`` read, in a few set-based queries."""
+        start, end = period.start, period.end
+        live = {
+            model: model.voided == False  # type: ignore[attr-defined]  # noqa: E712
+            for model in (
+                ReportingPregnancy,
+                ReportingAntenatal,
+                ReportingBirth,
+                ReportingPostnatal,
+                ReportingMother,
+                ReportingVitaminA,
+            )
+        }
+        # Pregnancies registered, first seen or delivered in the period.
+        first_visits = (
+            select(ReportingAntenatal.pregnancy_id)
+            .where(live[ReportingAntenatal])
+            .group_by(ReportingAntenatal.pregnancy_id)
+            .having(func.min(ReportingAntenatal.visit_date).between(start, end))
+        )
+        registered = select(ReportingPregnancy.pregnancy_id).where(
+            live[ReportingPregnancy],
+            ReportingPregnancy.registered_on.between(start, end),  # type: ignore[attr-defined]
+        )
+        delivered = select(ReportingBirth.pregnancy_id).where(
+            live[ReportingBirth],
+            ReportingBirth.birth_date.between(start, end),  # type: ignore[attr-defined]
+        )
+        relevant = union(first_visits, registered, delivered).subquery()
+        in_relevant = select(relevant.c[0])
+        facts = MaternalFacts()
+        with Session(self._engine) as session:
+
+            def rows(statement: Any) -> list[Any]:
+                return [row for (row,) in session.exec(statement).all()]
+
+            facts.pregnancies = [
+                _pregnancy(p)
+                for p in rows(
+                    select(ReportingPregnancy).where(
+                        live[ReportingPregnancy],
+                        ReportingPregnancy.pregnancy_id.in_(in_relevant),  # type: ignore[attr-defined]
+                    )
+                )
+            ]
+            facts.visits = [
+                _antenatal(v)
+                for v in rows(
+                    select(ReportingAntenatal).where(
+                        live[ReportingAntenatal],
+                        ReportingAntenatal.pregnancy_id.in_(in_relevant),  # type: ignore[attr-defined]
+                    )
+                )
+            ]
+            facts.deliveries = [
+                _delivery(b)
+                for b in rows(
+                    select(ReportingBirth).where(
+                        live[ReportingBirth],
+                        ReportingBirth.birth_date.between(start, end),  # type: ignore[attr-defined]
+                    )
+                )
+            ]
+            mothers = select(ReportingBirth.mother_id).where(
+                live[ReportingBirth],
+                ReportingBirth.birth_date.between(start, end),  # type: ignore[attr-defined]
+            )
+            facts.postnatal = [
+                PostnatalVisit(p.visit_id, p.mother_id, p.visit_date, p.applied_at)
+                for p in rows(
+                    select(ReportingPostnatal).where(
+                        live[ReportingPostnatal],
+                        ReportingPostnatal.mother_id.in_(mothers),  # type: ignore[attr-defined]
+                        ReportingPostnatal.visit_date.between(  # type: ignore[attr-defined]
+                            start, end + dt.timedelta(days=PNC_DAYS[1])
+                        ),
+                    )
+                )
+            ]
+            if "MATERNAL_DEATHS" in codes:
+                dead = [
+                    Mother(m.mother_id, _parse_residences(m.residences), m.died_on, m.applied_at)
+                    for m in rows(
+                        select(ReportingMother).where(
+                            live[ReportingMother],
+                            ReportingMother.died_on.between(start, end),  # type: ignore[union-attr]
+                        )
+                    )
+                ]
+                ids = [m.mother_id for m in dead]
+                facts.mothers = dead
+                facts.maternity = [
+                    *(
+                        _pregnancy(p)
+                        for p in rows(
+                            select(ReportingPregnancy).where(
+                                live[ReportingPregnancy],
+                                ReportingPregnancy.mother_id.in_(ids),  # type: ignore[attr-defined]
+                            )
+                        )
+                    ),
+                    *(
+                        _delivery(b)
+                        for b in rows(
+                            select(ReportingBirth).where(
+                                live[ReportingBirth],
+                                ReportingBirth.mother_id.in_(ids),  # type: ignore[attr-defined]
+                            )
+                        )
+                    ),
+                ]
+            if "VITA" in codes:
+                facts.vitamin_a = [
+                    VitaminA(
+                        v.visit_id,
+                        v.child_id,
+                        v.facility,
+                        v.visit_date,
+                        v.residence,
+                        v.birth_date,
+                        _sex(v.sex),
+                        v.applied_at,
+                    )
+                    for v in rows(
+                        select(ReportingVitaminA).where(
+                            live[ReportingVitaminA],
+                            ReportingVitaminA.given == True,  # noqa: E712 - SQL expression
+                            ReportingVitaminA.visit_date.between(start, end),  # type: ignore[attr-defined]
+                        )
+                    )
+                ]
+        if "VITA" in codes:
+            oldest = start - dt.timedelta(days=38 * 31)
+            facts.children = self._children(ReportingChild.birth_date > oldest)
+        if codes & {"NEONATAL_DEATHS", "U5_DEATHS"}:
+            facts.child_deaths = self.children_dead_during(period)
+        return facts
+
+
+def _sex(value: str | None) -> Sex | None:
+    return "M" if value == "M" else "F" if value == "F" else None
+
+
+def _newest(a: dt.datetime | None, b: dt.datetime | None) -> dt.datetime | None:
+    if a is None or b is None:
+        return a or b
+    return max(a, b)
+
+
+def _parse_residences(text: str) -> tuple[tuple[dt.date | None, str], ...]:
+    return tuple(
+        (dt.date.fromisoformat(since) if since else None, code) for since, code in json.loads(text)
+    )
+
+
+def _pregnancy(p: ReportingPregnancy) -> Pregnancy:
+    return Pregnancy(
+        p.pregnancy_id, p.mother_id, p.edd, p.lmp_date, p.registered_on, p.residence, p.applied_at
+    )
+
+
+def _antenatal(v: ReportingAntenatal) -> AntenatalVisit:
+    return AntenatalVisit(
+        v.visit_id,
+        v.pregnancy_id,
+        v.facility,
+        v.visit_date,
+        v.residence,
+        v.gestational_weeks,
+        v.hiv,
+        v.syphilis,
+        v.hepb,
+        v.applied_at,
+    )
+
+
+def _delivery(b: ReportingBirth) -> Delivery:
+    babies = tuple(
+        Baby(x["child_id"], x["sex"], x["live"], x.get("weight_g")) for x in json.loads(b.babies)
+    )
+    return Delivery(
+        b.birth_id,
+        b.pregnancy_id,
+        b.mother_id,
+        b.facility,
+        b.birth_date,
+        b.residence,
+        b.place,
+        b.attendant,
+        babies,
+        b.applied_at,
+    )
