@@ -13,9 +13,10 @@ from mch_reporting.domain.immunization_indicators import (
     ImmunizationFacts,
     StatusFact,
     immunization_counts,
+    months_old,
 )
 from mch_reporting.domain.indicators import IndicatorValue, View, aggregate
-from mch_reporting.domain.maternal import Baby, Delivery
+from mch_reporting.domain.maternal import Baby, Delivery, add_months
 from mch_reporting.domain.periods import parse_period
 
 D = dt.date
@@ -202,3 +203,15 @@ def test_hepb0_within_24_hours_of_live_births() -> None:
     assert doses("38", "2026-11", "HEPB0_24H") == (1, 3)
     assert doses("BV-38", "2026-11", "HEPB0_24H", "facility") == (1, 2)
     assert doses("38", "2026-12", "HEPB0_24H") == (0, 1)
+
+
+def test_completed_months_agree_with_calendar_months() -> None:
+    births = [D(2024, 1, 31), D(2024, 2, 29), D(2025, 8, 31), D(2025, 12, 15)]
+    for born in births:
+        for offset in range(-3, 800, 7):
+            on = born + dt.timedelta(days=offset)
+            k = months_old(born, on)
+            if on < born:
+                assert k == -1
+                continue
+            assert add_months(born, k) <= on < add_months(born, k + 1), (born, on, k)

@@ -317,24 +317,28 @@ class Facts:
         """The values of ``indicators`` for each of ``orgunits``, from one read of the facts."""
         codes = {i.code for i in indicators}
         counts: list[Count] = []
+        # One read of the children for every rule: the widest window any of them needs (under 6
+        # at the end, or turning 1 in the period).
+        oldest = min(period.end - dt.timedelta(days=6 * 366), period.start - dt.timedelta(days=366))
+        children = self.read.children_born_after(oldest)
         if codes & set(GROWTH_INDICATORS):
             counts += growth_counts(
                 period=period,
                 measurements=self.read.measurements(period),
-                children=self.read.children(period.end),
+                children=children,
                 view=view,
             )
         if codes & MATERNAL_CODES:
             counts += maternal_counts(
                 period=period,
-                facts=self.read.maternal_facts(period, codes),
+                facts=self.read.maternal_facts(period, codes, children),
                 view=view,
                 wanted=codes,
             )
         if codes & IMMUNIZATION_CODES:
             counts += immunization_counts(
                 period=period,
-                facts=self.read.immunization_facts(period, codes, view),
+                facts=self.read.immunization_facts(period, codes, view, children),
                 view=view,
                 wanted=codes,
             )

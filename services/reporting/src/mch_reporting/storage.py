@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import ColumnElement, Engine, Index, and_, func, or_, select, union
@@ -13,7 +14,7 @@ from sqlmodel import Field, Session, SQLModel
 from mch_events.idempotency import ProcessedEvent
 from mch_events.outbox import OutboxMessage
 
-from .domain.growth_indicators import Child, Measured, under_five
+from .domain.growth_indicators import Child, Measured
 from .domain.immunization_indicators import DOSES, ImmunizationFacts, StatusFact
 from .domain.indicators import Sex, View
 from .domain.maternal import (
@@ -238,48 +239,38 @@ class FactsReader:
         self._engine = engine
 
     def measurements(self, period: Period) -> list[Measured]:
+        g = ReportingGrowth
         with Session(self._engine) as session:
-            rows = session.exec(  # type: ignore[call-overload]
-                select(ReportingGrowth).where(
-                    ReportingGrowth.visit_date >= period.start,
-                    ReportingGrowth.visit_date <= period.end,
-                    ReportingGrowth.voided == False,  # noqa: E712 - SQL expression
+            rows = session.execute(
+                select(
+                    g.child_id,
+                    g.visit_id,
+                    g.visit_date,
+                    g.birth_date,
+                    g.residence,
+                    g.facility,
+                    g.waz,
+                    g.lhaz,
+                    g.whz,
+                    g.oedema,
+                    g.sex,
+                    g.applied_at,
+                    g.reference,
+                    g.engine_version,
+                ).where(
+                    g.visit_date >= period.start,
+                    g.visit_date <= period.end,
+                    g.voided == False,  # noqa: E712 - SQL expression
                 )
             ).all()
         return [
-            Measured(
-                child_id=m.child_id,
-                visit_id=m.visit_id,
-                visit_date=m.visit_date,
-                birth_date=m.birth_date,
-                residence=m.residence,
-                facility=m.facility,
-                waz=m.waz,
-                lhaz=m.lhaz,
-                whz=m.whz,
-                oedema=m.oedema,
-                sex=_sex(m.sex),
-                applied_at=m.applied_at,
-                reference=m.reference,
-                engine_version=m.engine_version,
-            )
-            for (m,) in rows
+            Measured(*row[:10], _sex(row[10]), *row[11:])  # type: ignore[misc]
+            for row in rows
         ]
 
-    def children(self, on: dt.date) -> list[Child]:
-        """Registered children who could be under 5 on ``on``, with their first care."""
-        born_after = on - dt.timedelta(days=5 * 366)
-        return [
-            c
-            for c in self._children(ReportingChild.birth_date > born_after)
-            if under_five(c.birth_date, on)
-        ]
-
-    def children_dead_during(self, period: Period) -> list[Child]:
-        return self._children(
-            ReportingChild.died_on >= period.start,  # type: ignore[operator]
-            ReportingChild.died_on <= period.end,  # type: ignore[operator]
-        )
+    def children_born_after(self, day: dt.date) -> list[Child]:
+        """Registered children born after ``day``, with their first care."""
+        return self._children(ReportingChild.birth_date > day)
 
     def _children(self, *where: ColumnElement[bool]) -> list[Child]:
         wanted = select(ReportingChild.child_id).where(
@@ -299,27 +290,50 @@ class FactsReader:
             .group_by(ReportingCare.person_id)
             .subquery()
         )
+        c = ReportingChild
         with Session(self._engine) as session:
-            rows = session.exec(  # type: ignore[call-overload]
-                select(ReportingChild, first_care.c.first_care, first_care.c.care_applied_at)
-                .outerjoin(first_care, first_care.c.person_id == ReportingChild.child_id)
-                .where(ReportingChild.voided == False, *where)  # noqa: E712 - SQL expression
+            rows = session.execute(
+                select(
+                    c.child_id,
+                    c.birth_date,
+                    c.registered_on,
+                    c.residences,
+                    c.died_on,
+                    first_care.c.first_care,
+                    c.sex,
+                    c.applied_at,
+                    first_care.c.care_applied_at,
+                )
+                .outerjoin(first_care, first_care.c.person_id == c.child_id)
+                .where(c.voided == False, *where)  # noqa: E712 - SQL expression
             ).all()
         return [
             Child(
-                child_id=c.child_id,
-                birth_date=c.birth_date,
-                registered_on=c.registered_on,
-                residences=_parse_residences(c.residences),
-                died_on=c.died_on,
+                child_id=child_id,
+                birth_date=born,
+                registered_on=registered_on,
+                residences=_parse_residences(residences),
+                died_on=died_on,
                 first_care=first,
-                sex=_sex(c.sex),
-                applied_at=_newest(c.applied_at, care_applied_at),
+                sex=_sex(sex),
+                applied_at=_newest(applied_at, care_applied_at),
             )
-            for c, first, care_applied_at in rows
+            for (
+                child_id,
+                born,
+                registered_on,
+                residences,
+                died_on,
+                first,
+                sex,
+                applied_at,
+                care_applied_at,
+            ) in rows
         ]
 
-    def immunization_facts(self, period: Period, codes: set[str], view: View) -> ImmunizationFacts:
+    def immunization_facts(
+        self, period: Period, codes: set[str], view: View, children: Sequence[Child]
+    ) -> ImmunizationFacts:
         """The children and deliveries the immunization indicators of ``period`` count, with the
         status facts they need, in a few set-based queries."""
         start, end = period.start, period.end
@@ -335,13 +349,15 @@ class FactsReader:
         # Under 6 at the end, or turning 1 during the period; and whoever was given a dose in it.
         oldest = min(end - dt.timedelta(days=6 * 366), start - dt.timedelta(days=366))
         young = ReportingChild.birth_date > oldest
-        children_wanted: list[ColumnElement[bool]] = []
-        if population:
-            children_wanted.append(young)
+        facts.children = list(children)
         if doses:
-            children_wanted.append(ReportingChild.child_id.in_(dosed))  # type: ignore[attr-defined]
-        if children_wanted:
-            facts.children = self._children(or_(*children_wanted))
+            # A dose given to a child older than the window still counts.
+            known = {c.child_id for c in children}
+            facts.children += [
+                c
+                for c in self._children(ReportingChild.child_id.in_(dosed), ~young)  # type: ignore[attr-defined]
+                if c.child_id not in known
+            ]
         delivered = (
             ReportingBirth.voided == False,  # noqa: E712 - SQL expression
             ReportingBirth.birth_date.between(start, end),  # type: ignore[attr-defined]
@@ -430,7 +446,9 @@ class FactsReader:
         ]
         return facts
 
-    def maternal_facts(self, period: Period, codes: set[str]) -> MaternalFacts:
+    def maternal_facts(
+        self, period: Period, codes: set[str], children: Sequence[Child]
+    ) -> MaternalFacts:
         """Everything the maternal indicators of ``period`` read, in a few set-based queries."""
         start, end = period.start, period.end
         live = {
@@ -562,11 +580,8 @@ class FactsReader:
                         )
                     )
                 ]
-        if "VITA" in codes:
-            oldest = start - dt.timedelta(days=38 * 31)
-            facts.children = self._children(ReportingChild.birth_date > oldest)
-        if codes & {"NEONATAL_DEATHS", "U5_DEATHS"}:
-            facts.child_deaths = self.children_dead_during(period)
+        facts.children = children
+        facts.child_deaths = [c for c in children if c.died_on and period.contains(c.died_on)]
         return facts
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from functools import cached_property
 
 from mch_events.orgtree import OrgTree
 
@@ -59,9 +60,9 @@ class Measured:
     @property
     def valid(self) -> bool:
         """Something was measured: a valid z-score, or bilateral oedema."""
-        return self.oedema or any(z is not None for z in (self.waz, self.lhaz, self.whz))
+        return self.oedema or self.waz is not None or self.lhaz is not None or self.whz is not None
 
-    @property
+    @cached_property
     def rules(self) -> frozenset[str]:
         found = set()
         if self.reference:

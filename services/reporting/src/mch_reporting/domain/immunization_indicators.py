@@ -207,8 +207,14 @@ def immunization_counts(
     return counts
 
 
-def in_cohort(birth_date: dt.date, on: dt.date, months: tuple[int, int]) -> bool:
-    return add_months(birth_date, months[0]) <= on < add_months(birth_date, months[1])
+def months_old(birth_date: dt.date, on: dt.date) -> int:
+    """Completed months of age on ``on`` (-1 before birth): the largest ``k`` with
+    ``add_months(birth_date, k) <= on``, so ``low <= months_old < high`` is the cohort
+    ``[add_months(birth, low), add_months(birth, high))``."""
+    if on < birth_date:
+        return -1
+    k = (on.year - birth_date.year) * 12 + on.month - birth_date.month
+    return k if add_months(birth_date, k) <= on else k - 1
 
 
 def _doses(
@@ -231,6 +237,7 @@ def _doses(
             return child.residence_on(f.since)
         return facts.dose_facilities.get((child.child_id, f.since))
 
+    ages = {c.child_id: months_old(c.birth_date, end) for c in facts.children}
     for code, (series, dose) in DOSES.items():
         if code not in wanted and not (code == "PENTA1" and "PENTA_DROPOUT" in wanted):
             continue
@@ -274,12 +281,12 @@ def _doses(
                 )
         if code not in wanted or view != "residence":
             continue
-        months = COHORTS.get(code, UNDER_ONE)
+        low, high = COHORTS.get(code, UNDER_ONE)
         for c in facts.children:
             if (
                 c.child_id not in given
+                and low <= ages[c.child_id] < high
                 and c.registered_alive_on(end)
-                and in_cohort(c.birth_date, end, months)
             ):
                 counts.append(
                     Count(

@@ -81,6 +81,13 @@ class _Sum:
             self.as_of = c.applied_at
         self.rules |= c.rules
 
+    def merge(self, other: _Sum) -> None:
+        self.numerator += other.numerator
+        self.denominator += other.denominator
+        if other.as_of is not None and (self.as_of is None or other.as_of > self.as_of):
+            self.as_of = other.as_of
+        self.rules |= other.rules
+
 
 def aggregate(
     counts: Iterable[Count],
@@ -93,20 +100,22 @@ def aggregate(
     """The values of ``catalog`` for each of ``orgunits`` (one pass over the counts)."""
     wanted = set(orgunits)
     known = {i.code for i in catalog}
+    # Counts sharing an indicator, a unit, a date and a sex are summed once, then rolled up.
+    grouped: dict[tuple[str, str, dt.date, Sex | None], _Sum] = {}
+    for c in counts:
+        if c.indicator in known:
+            grouped.setdefault((c.indicator, c.unit, c.on, c.sex), _Sum()).add(c)
     sums: dict[tuple[str, str, Sex | None], _Sum] = {}
     paths: dict[tuple[str, dt.date], tuple[str, ...]] = {}
-    for c in counts:
-        if c.indicator not in known:
-            continue
-        key = (c.unit, c.on)
-        path = paths.get(key)
+    for (name, unit, on, sex), group in grouped.items():
+        path = paths.get((unit, on))
         if path is None:
-            path = tree.path(c.unit, c.on) if tree.exists(c.unit, c.on) else ()
-            paths[key] = path
+            path = tree.path(unit, on) if tree.exists(unit, on) else ()
+            paths[(unit, on)] = path
         for code in wanted.intersection(path):
-            sums.setdefault((code, c.indicator, None), _Sum()).add(c)
-            if c.sex is not None:
-                sums.setdefault((code, c.indicator, c.sex), _Sum()).add(c)
+            sums.setdefault((code, name, None), _Sum()).merge(group)
+            if sex is not None:
+                sums.setdefault((code, name, sex), _Sum()).merge(group)
     result: dict[str, list[IndicatorValue]] = {}
     for code in orgunits:
         rows: list[IndicatorValue] = []
