@@ -189,10 +189,9 @@ def main() -> None:
     )
     timed(
         "province, 12-month series of U5_MEASURED",
-        lambda: [
-            facts.values(["38"], month, "residence", catalog.select(["U5_MEASURED"]), tree)
-            for month in year.months()
-        ],
+        lambda: facts.values_over(
+            ["38"], year.months(), "residence", catalog.select(["U5_MEASURED"]), tree
+        ),
     )
     engine.dispose()
 

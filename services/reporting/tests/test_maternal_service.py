@@ -220,6 +220,18 @@ async def test_maternal_indicators_follow_what_records_publishes(
             "STILLBIRTHS": (1, None),
             "NEONATAL_DEATHS": (1, None),
         }
+        # A series reads the facts of its whole span once; each month is still its own answer.
+        response = await client.get(
+            "/v1/indicators/series",
+            params={"orgunit": "38", "indicator": "BIRTH_FACILITY", "from": "2025", "to": "2025"},
+        )
+        months = {
+            v["period"]: (v["numerator"], v["denominator"]) for v in response.json()["values"]
+        }
+        assert len(months) == 12
+        for month in ("2025-06", "2025-07", "2025-08"):
+            assert months[month] == (await totals(client, "38", month))["BIRTH_FACILITY"]
+        assert (months["2025-06"], months["2025-07"]) == ((1, 1), (2, 2))
         district = await totals(client, "404", "2025")
         assert (district["ANC3"], district["LIVE_BIRTHS"]) == ((1, 1), (1, None))
         assert (await totals(client, "BV-38", "2025", "facility"))["BIRTH_FACILITY"] == (2, 2)

@@ -211,12 +211,13 @@ def get_series(
     wanted = _indicators([indicator])
     tree = _tree(facts)
     _check(tree, orgunit, span, view)
-    points: list[SeriesPoint] = []
-    for month in months:
-        if refusal(tree, orgunit, month, view) is not None:
-            continue
-        for v in facts.values([orgunit], month, view, wanted, tree)[orgunit]:
-            points.append(SeriesPoint(period=month.code, **IndicatorView.of(v).model_dump()))
+    in_force = [m for m in months if refusal(tree, orgunit, m, view) is None]
+    answers = facts.values_over([orgunit], in_force, view, wanted, tree)
+    points = [
+        SeriesPoint(period=month.code, **IndicatorView.of(v).model_dump())
+        for month in in_force
+        for v in answers[month.code][orgunit]
+    ]
     return SeriesResponse.model_validate(
         {
             "orgunit": orgunit,

@@ -315,34 +315,53 @@ class Facts:
         tree: OrgTree,
     ) -> dict[str, list[IndicatorValue]]:
         """The values of ``indicators`` for each of ``orgunits``, from one read of the facts."""
+        return self.values_over(orgunits, [period], view, indicators, tree)[period.code]
+
+    def values_over(
+        self,
+        orgunits: Sequence[str],
+        periods: Sequence[Period],
+        view: View,
+        indicators: Sequence[Indicator],
+        tree: OrgTree,
+    ) -> dict[str, dict[str, list[IndicatorValue]]]:
+        """The values of each period (by code), from one read of the facts of all of them: every
+        rule keeps to the period it is given, so facts of a wider span change nothing."""
+        if not periods:
+            return {}
+        span = Period("span", "month", min(p.start for p in periods), max(p.end for p in periods))
         codes = {i.code for i in indicators}
-        counts: list[Count] = []
         # One read of the children for every rule: the widest window any of them needs (under 6
         # at the end, or turning 1 in the period).
-        oldest = min(period.end - dt.timedelta(days=6 * 366), period.start - dt.timedelta(days=366))
+        oldest = min(span.end - dt.timedelta(days=6 * 366), span.start - dt.timedelta(days=366))
         children = self.read.children_born_after(oldest)
-        if codes & set(GROWTH_INDICATORS):
-            counts += growth_counts(
-                period=period,
-                measurements=self.read.measurements(period),
-                children=children,
-                view=view,
+        growth = codes & set(GROWTH_INDICATORS)
+        measurements = self.read.measurements(span) if growth else []
+        maternal = (
+            self.read.maternal_facts(span, codes, children) if codes & MATERNAL_CODES else None
+        )
+        immunization = (
+            self.read.immunization_facts(span, codes, view, children)
+            if codes & IMMUNIZATION_CODES
+            else None
+        )
+        answers: dict[str, dict[str, list[IndicatorValue]]] = {}
+        for period in periods:
+            counts: list[Count] = []
+            if growth:
+                counts += growth_counts(
+                    period=period, measurements=measurements, children=children, view=view
+                )
+            if maternal is not None:
+                counts += maternal_counts(period=period, facts=maternal, view=view, wanted=codes)
+            if immunization is not None:
+                counts += immunization_counts(
+                    period=period, facts=immunization, view=view, wanted=codes
+                )
+            answers[period.code] = aggregate(
+                counts, orgunits=orgunits, tree=tree, catalog=indicators, view=view
             )
-        if codes & MATERNAL_CODES:
-            counts += maternal_counts(
-                period=period,
-                facts=self.read.maternal_facts(period, codes, children),
-                view=view,
-                wanted=codes,
-            )
-        if codes & IMMUNIZATION_CODES:
-            counts += immunization_counts(
-                period=period,
-                facts=self.read.immunization_facts(period, codes, view, children),
-                view=view,
-                wanted=codes,
-            )
-        return aggregate(counts, orgunits=orgunits, tree=tree, catalog=indicators, view=view)
+        return answers
 
 
 def _now() -> dt.datetime:
