@@ -156,6 +156,7 @@ def test_mch_up_runs_the_platform_and_the_readme_example_moves_the_province(tmp_
             ).json()
             measured = next(v for v in body["values"] if v["indicator"] == "U5_MEASURED")
             if measured["numerator"] == 1:
+                assert (measured["denominator"], measured["value"]) == (1, 1.0), body
                 break
             assert time.monotonic() - sent < 30, body
             time.sleep(0.05)
