@@ -8,7 +8,7 @@ Create Date: 2026-12-07 03:44:16.426166
 from collections.abc import Sequence
 
 import sqlalchemy as sa
-import sqlmodel
+import sqlmodel.sql.sqltypes
 from alembic import op
 
 

@@ -8,7 +8,7 @@ Create Date: 2026-12-07 04:00:10.497790
 from collections.abc import Sequence
 
 import sqlalchemy as sa
-import sqlmodel
+import sqlmodel.sql.sqltypes
 from alembic import op
 
 
