@@ -155,65 +155,69 @@ def growth_counts(
         if period.contains(m.visit_date) and under_five(m.birth_date, m.visit_date):
             visits.setdefault(m.child_id, []).append(m)
     counts: list[Count] = []
-
-    def count(indicator: str, m: Measured, numerator: bool) -> None:
-        counts.append(
-            Count(
-                indicator,
-                _attribution(m, view),
-                m.visit_date,
-                numerator=numerator,
-                denominator=True,
-                sex=m.sex,
-                applied_at=m.applied_at,
-                rules=m.rules,
-            )
-        )
-
     measured: set[str] = set()
     for child_id, seen in visits.items():
         latest = _latest(seen, lambda m: m.valid)
         if latest is None:
             continue
         measured.add(child_id)
-        count("U5_MEASURED", latest, True)
-        for attr, oedema_counts, thresholds in _FAMILIES:
-
-            def has(m: Measured, attr: str = attr, oedema_counts: bool = oedema_counts) -> bool:
-                return getattr(m, attr) is not None or (oedema_counts and m.oedema)
-
-            chosen = _latest(seen, has)
-            if chosen is None:
-                continue
-            z: float | None = getattr(chosen, attr)
-            for indicator, below in thresholds:
-                # Bilateral oedema is severe acute malnutrition: it counts as underweight and
-                # wasting whatever the z-score says.
-                count(
-                    indicator,
-                    chosen,
-                    (oedema_counts and chosen.oedema) or (z is not None and below(z)),
-                )
+        counts.append(_count("U5_MEASURED", latest, view, numerator=True))
+        counts += _family_counts(seen, view)
     if view == "residence":
-        end = period.end
-        for c in children:
-            if (
-                c.child_id not in measured
-                and c.registered_alive_on(end)
-                and under_five(c.birth_date, end)
-            ):
-                counts.append(
-                    Count(
-                        "U5_MEASURED",
-                        c.residence_on(end),
-                        end,
-                        numerator=False,
-                        denominator=True,
-                        sex=c.sex,
-                        applied_at=c.applied_at,
-                    )
-                )
+        counts += _unmeasured(period.end, children, measured)
     return counts
+
+
+def _count(indicator: str, m: Measured, view: View, *, numerator: bool) -> Count:
+    return Count(
+        indicator,
+        _attribution(m, view),
+        m.visit_date,
+        numerator=numerator,
+        denominator=True,
+        sex=m.sex,
+        applied_at=m.applied_at,
+        rules=m.rules,
+    )
+
+
+def _family_counts(seen: list[Measured], view: View) -> list[Count]:
+    """Each z-score family's indicators, from the child's latest visit that measured it."""
+    counts: list[Count] = []
+    for attr, oedema_counts, thresholds in _FAMILIES:
+
+        def has(m: Measured, attr: str = attr, oedema_counts: bool = oedema_counts) -> bool:
+            return getattr(m, attr) is not None or (oedema_counts and m.oedema)
+
+        chosen = _latest(seen, has)
+        if chosen is None:
+            continue
+        z: float | None = getattr(chosen, attr)
+        for indicator, below in thresholds:
+            # Bilateral oedema is severe acute malnutrition: it counts as underweight and
+            # wasting whatever the z-score says.
+            numerator = (oedema_counts and chosen.oedema) or (z is not None and below(z))
+            counts.append(_count(indicator, chosen, view, numerator=numerator))
+    return counts
+
+
+def _unmeasured(end: dt.date, children: Iterable[Child], measured: set[str]) -> list[Count]:
+    """The children under five at ``end`` whom no visit measured: in the denominator only."""
+    return [
+        Count(
+            "U5_MEASURED",
+            c.residence_on(end),
+            end,
+            numerator=False,
+            denominator=True,
+            sex=c.sex,
+            applied_at=c.applied_at,
+        )
+        for c in children
+        if c.child_id not in measured
+        and c.registered_alive_on(end)
+        and under_five(c.birth_date, end)
+    ]
 
 
 def growth_indicators(

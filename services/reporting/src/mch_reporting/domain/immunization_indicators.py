@@ -105,106 +105,131 @@ def immunization_counts(
     *, period: Period, facts: ImmunizationFacts, view: View, wanted: Iterable[str] = CODES
 ) -> list[Count]:
     wanted = set(wanted)
-    by_person: dict[str, list[StatusFact]] = {}
-    for f in facts.facts:
-        by_person.setdefault(f.person_id, []).append(f)
     counts: list[Count] = []
-
     if "TT_PAB" in wanted:
-        protected = {
-            f.birth_id: f
-            for f in facts.facts
-            if f.status == "protected_at_birth" and f.holds and f.birth_id
-        }
-        for d in facts.deliveries:
-            if not period.contains(d.birth_date):
+        counts += _protected_at_birth(period, facts, view)
+    if "HEPB0_24H" in wanted:
+        counts += _hepb0_timely(period, facts, view)
+    counts += _doses(period, facts, view, wanted)
+    # The population indicators have no facility: they count in the residence view only.
+    if view == "residence":
+        counts += _population(period, facts, wanted)
+    return counts
+
+
+def _protected_at_birth(period: Period, facts: ImmunizationFacts, view: View) -> list[Count]:
+    protected = {
+        f.birth_id: f
+        for f in facts.facts
+        if f.status == "protected_at_birth" and f.holds and f.birth_id
+    }
+    counts: list[Count] = []
+    for d in facts.deliveries:
+        if not period.contains(d.birth_date):
+            continue
+        fact = protected.get(d.birth_id)
+        counts.append(
+            Count(
+                "TT_PAB",
+                d.residence if view == "residence" else d.facility,
+                d.birth_date,
+                fact is not None,
+                True,
+                applied_at=_newest(d.applied_at, fact.applied_at if fact else None),
+                rules=fact.rules if fact else frozenset(),
+            )
+        )
+    return counts
+
+
+def _hepb0_timely(period: Period, facts: ImmunizationFacts, view: View) -> list[Count]:
+    timely = {
+        f.person_id: f
+        for f in facts.facts
+        if f.status == "dose_timely" and f.holds and (f.vaccine, f.dose) == ("HEPB0", 1)
+    }
+    counts: list[Count] = []
+    for d in facts.deliveries:
+        if not period.contains(d.birth_date):
+            continue
+        for baby in d.babies:
+            if not baby.live:
                 continue
-            fact = protected.get(d.birth_id)
+            fact = timely.get(baby.child_id)
             counts.append(
                 Count(
-                    "TT_PAB",
+                    "HEPB0_24H",
                     d.residence if view == "residence" else d.facility,
                     d.birth_date,
                     fact is not None,
                     True,
+                    sex=baby.sex,
                     applied_at=_newest(d.applied_at, fact.applied_at if fact else None),
                     rules=fact.rules if fact else frozenset(),
                 )
             )
+    return counts
 
-    if "HEPB0_24H" in wanted:
-        timely = {
-            f.person_id: f
-            for f in facts.facts
-            if f.status == "dose_timely" and f.holds and (f.vaccine, f.dose) == ("HEPB0", 1)
-        }
-        for d in facts.deliveries:
-            if not period.contains(d.birth_date):
-                continue
-            for baby in d.babies:
-                if not baby.live:
-                    continue
-                fact = timely.get(baby.child_id)
-                counts.append(
-                    Count(
-                        "HEPB0_24H",
-                        d.residence if view == "residence" else d.facility,
-                        d.birth_date,
-                        fact is not None,
-                        True,
-                        sex=baby.sex,
-                        applied_at=_newest(d.applied_at, fact.applied_at if fact else None),
-                        rules=fact.rules if fact else frozenset(),
-                    )
-                )
 
-    counts += _doses(period, facts, view, wanted)
-
-    # The population indicators have no facility: they count in the residence view only.
-    if view != "residence":
-        return counts
-    end = period.end
+def _population(period: Period, facts: ImmunizationFacts, wanted: set[str]) -> list[Count]:
+    """FIC and DEFAULTERS: counted over the children living in each unit."""
+    by_person: dict[str, list[StatusFact]] = {}
+    for f in facts.facts:
+        by_person.setdefault(f.person_id, []).append(f)
+    counts: list[Count] = []
     for c in facts.children:
         own = by_person.get(c.child_id, [])
-        first_birthday = add_years(c.birth_date, 1)
-        if (
-            "FIC" in wanted
-            and period.contains(first_birthday)
-            and c.registered_from <= end
-            and (c.died_on is None or c.died_on >= first_birthday)
-        ):
-            fic = next((f for f in own if f.status == "fully_immunized" and f.holds), None)
-            counts.append(
-                Count(
-                    "FIC",
-                    c.residence_on(first_birthday),
-                    first_birthday,
-                    fic is not None and fic.since < first_birthday,
-                    True,
-                    sex=c.sex,
-                    applied_at=_newest(c.applied_at, fic.applied_at if fic else None),
-                    rules=fic.rules if fic else frozenset(),
-                )
-            )
-        if (
-            "DEFAULTERS" in wanted
-            and c.registered_alive_on(end)
-            and c.birth_date <= end < add_years(c.birth_date, DEFAULTER_AGE_YEARS)
-        ):
-            overdue = [f for f in own if f.status == "dose_overdue" and f.held_on(end)]
-            counts.append(
-                Count(
-                    "DEFAULTERS",
-                    c.residence_on(end),
-                    end,
-                    bool(overdue),
-                    True,
-                    sex=c.sex,
-                    applied_at=_newest(c.applied_at, *(f.applied_at for f in overdue)),
-                    rules=frozenset().union(*(f.rules for f in overdue)),
-                )
-            )
+        if "FIC" in wanted:
+            counts += _fully_immunized(period, c, own)
+        if "DEFAULTERS" in wanted:
+            counts += _defaulter(period.end, c, own)
     return counts
+
+
+def _fully_immunized(period: Period, c: Child, own: list[StatusFact]) -> list[Count]:
+    """The child's FIC count, if they turned one during ``period``."""
+    first_birthday = add_years(c.birth_date, 1)
+    if not (
+        period.contains(first_birthday)
+        and c.registered_from <= period.end
+        and (c.died_on is None or c.died_on >= first_birthday)
+    ):
+        return []
+    fic = next((f for f in own if f.status == "fully_immunized" and f.holds), None)
+    return [
+        Count(
+            "FIC",
+            c.residence_on(first_birthday),
+            first_birthday,
+            fic is not None and fic.since < first_birthday,
+            True,
+            sex=c.sex,
+            applied_at=_newest(c.applied_at, fic.applied_at if fic else None),
+            rules=fic.rules if fic else frozenset(),
+        )
+    ]
+
+
+def _defaulter(end: dt.date, c: Child, own: list[StatusFact]) -> list[Count]:
+    """The child's DEFAULTERS count, if they are of the age on ``end``."""
+    if not (
+        c.registered_alive_on(end)
+        and c.birth_date <= end < add_years(c.birth_date, DEFAULTER_AGE_YEARS)
+    ):
+        return []
+    overdue = [f for f in own if f.status == "dose_overdue" and f.held_on(end)]
+    return [
+        Count(
+            "DEFAULTERS",
+            c.residence_on(end),
+            end,
+            bool(overdue),
+            True,
+            sex=c.sex,
+            applied_at=_newest(c.applied_at, *(f.applied_at for f in overdue)),
+            rules=frozenset().union(*(f.rules for f in overdue)),
+        )
+    ]
 
 
 def months_old(birth_date: dt.date, on: dt.date) -> int:
@@ -224,32 +249,19 @@ def _doses(
     wanted: set[str],
 ) -> list[Count]:
     counts: list[Count] = []
-    end = period.end
-    children = {c.child_id: c for c in facts.children}
     valid = {
         (f.person_id, f.vaccine, f.dose): f
         for f in facts.facts
         if f.status == "dose_valid" and f.holds
     }
-
-    def unit(child: Child, f: StatusFact) -> str | None:
-        if view == "residence":
-            return child.residence_on(f.since)
-        return facts.dose_facilities.get((child.child_id, f.since))
-
-    ages = {c.child_id: months_old(c.birth_date, end) for c in facts.children}
-    for code, (series, dose) in DOSES.items():
-        if code not in wanted and not (code == "PENTA1" and "PENTA_DROPOUT" in wanted):
+    children = {c.child_id: c for c in facts.children}
+    ages = {c.child_id: months_old(c.birth_date, period.end) for c in facts.children}
+    for code, series_dose in DOSES.items():
+        dropout = code == "PENTA1" and "PENTA_DROPOUT" in wanted
+        if code not in wanted and not dropout:
             continue
-        given: set[str] = set()
-        for (person, s, d), f in valid.items():
-            child = children.get(person)
-            if (s, d) != (series, dose) or child is None or not period.contains(f.since):
-                continue
-            where = unit(child, f)
-            if where is None:
-                continue
-            given.add(person)
+        given = _given(series_dose, period, facts, view, children, valid)
+        for child, f, where in given:
             if code in wanted:
                 counts.append(
                     Count(
@@ -263,40 +275,73 @@ def _doses(
                         rules=f.rules,
                     )
                 )
-            if code == "PENTA1" and "PENTA_DROPOUT" in wanted:
-                third = valid.get((person, "PENTA", 3))
+            if dropout:
                 counts.append(
-                    Count(
-                        "PENTA_DROPOUT",
-                        where,
-                        f.since,
-                        third is None,
-                        True,
-                        rules=f.rules,
-                        sex=child.sex,
-                        applied_at=_newest(
-                            f.applied_at, child.applied_at, third.applied_at if third else None
-                        ),
-                    )
+                    _penta_dropout(child, f, where, valid.get((child.child_id, "PENTA", 3)))
                 )
-        if code not in wanted or view != "residence":
-            continue
-        low, high = COHORTS.get(code, UNDER_ONE)
-        for c in facts.children:
-            if (
-                c.child_id not in given
-                and low <= ages[c.child_id] < high
-                and c.registered_alive_on(end)
-            ):
-                counts.append(
-                    Count(
-                        code,
-                        c.residence_on(end),
-                        end,
-                        False,
-                        True,
-                        sex=c.sex,
-                        applied_at=c.applied_at,
-                    )
-                )
+        if code in wanted and view == "residence":
+            done = {child.child_id for child, _, _ in given}
+            counts += _not_given(code, period.end, facts.children, ages, done)
     return counts
+
+
+def _given(
+    series_dose: tuple[str, int],
+    period: Period,
+    facts: ImmunizationFacts,
+    view: View,
+    children: Mapping[str, Child],
+    valid: dict[tuple[str, str | None, int | None], StatusFact],
+) -> list[tuple[Child, StatusFact, str]]:
+    """The known children given the dose in ``period``, with the dose and the unit it counts in
+    (a dose whose unit is unknown counts nowhere)."""
+    found: list[tuple[Child, StatusFact, str]] = []
+    for (person, s, d), f in valid.items():
+        child = children.get(person)
+        if (s, d) != series_dose or child is None or not period.contains(f.since):
+            continue
+        where = (
+            child.residence_on(f.since)
+            if view == "residence"
+            else facts.dose_facilities.get((person, f.since))
+        )
+        if where is not None:
+            found.append((child, f, where))
+    return found
+
+
+def _penta_dropout(child: Child, first: StatusFact, where: str, third: StatusFact | None) -> Count:
+    return Count(
+        "PENTA_DROPOUT",
+        where,
+        first.since,
+        third is None,
+        True,
+        rules=first.rules,
+        sex=child.sex,
+        applied_at=_newest(first.applied_at, child.applied_at, third.applied_at if third else None),
+    )
+
+
+def _not_given(
+    code: str,
+    end: dt.date,
+    children: Sequence[Child],
+    ages: dict[str, int],
+    given: set[str],
+) -> list[Count]:
+    """The children of the dose's age cohort on ``end`` not given it: in the denominator only."""
+    low, high = COHORTS.get(code, UNDER_ONE)
+    return [
+        Count(
+            code,
+            c.residence_on(end),
+            end,
+            False,
+            True,
+            sex=c.sex,
+            applied_at=c.applied_at,
+        )
+        for c in children
+        if c.child_id not in given and low <= ages[c.child_id] < high and c.registered_alive_on(end)
+    ]

@@ -10,7 +10,7 @@ people, counted at the same org unit on the same date.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from .growth_indicators import Child, add_years
@@ -192,96 +192,141 @@ def maternal_counts(
     *, period: Period, facts: MaternalFacts, view: View, wanted: Iterable[str] = CODES
 ) -> list[Count]:
     wanted = set(wanted)
-    counts: list[Count] = []
-    add = counts.append
     visits: dict[str, list[AntenatalVisit]] = {}
     for v in facts.visits:
         visits.setdefault(v.pregnancy_id, []).append(v)
     for listed in visits.values():
         listed.sort(key=lambda v: (v.visit_date, v.visit_id))
-    pregnancies = {p.pregnancy_id: p for p in facts.pregnancies}
+    counts: list[Count] = []
+    if "ANC1" in wanted:
+        counts += _antenatal_cohort(period, facts.pregnancies, visits, view)
+    counts += _first_visits(period, facts.pregnancies, visits, view, wanted)
+    postnatal: dict[str, list[PostnatalVisit]] = {}
+    for pv in facts.postnatal:
+        postnatal.setdefault(pv.mother_id, []).append(pv)
+    # Deliveries by their date: women who delivered once, births once per baby.
+    for d in facts.deliveries:
+        if not period.contains(d.birth_date):
+            continue
+        unit = d.residence if view == "residence" else d.facility
+        before = [v for v in visits.get(d.pregnancy_id, []) if v.visit_date <= d.birth_date]
+        counts += _women_delivered(d, unit, before, postnatal.get(d.mother_id, []), wanted)
+        counts += _births(d, unit, wanted)
+    if view == "residence":
+        counts += _deaths(period, facts, wanted)
+    if "VITA" in wanted:
+        counts += _vitamin_a(period, facts, view)
+    return counts
 
-    # Antenatal cohort: pregnancies registered in the period, registered from the earlier of the
-    # registration and the first visit; of them, those with a visit.
-    for p in facts.pregnancies:
+
+def _antenatal_cohort(
+    period: Period,
+    pregnancies: Sequence[Pregnancy],
+    visits: Mapping[str, list[AntenatalVisit]],
+    view: View,
+) -> list[Count]:
+    """Pregnancies registered in the period, registered from the earlier of the registration and
+    the first visit; of them, those with a visit."""
+    counts: list[Count] = []
+    for p in pregnancies:
         own = visits.get(p.pregnancy_id, [])
         first = own[0] if own else None
         registered = min(p.registered_on, first.visit_date) if first else p.registered_on
-        if not period.contains(registered) or "ANC1" not in wanted:
+        if not period.contains(registered):
             continue
         if view == "residence":
             stamp = _newest(p.applied_at, first.applied_at if first else None)
-            add(Count("ANC1", p.residence, registered, first is not None, True, applied_at=stamp))
+            counts.append(
+                Count("ANC1", p.residence, registered, first is not None, True, applied_at=stamp)
+            )
         elif first is not None:
-            add(Count("ANC1", first.facility, registered, True, True, applied_at=first.applied_at))
+            counts.append(
+                Count("ANC1", first.facility, registered, True, True, applied_at=first.applied_at)
+            )
+    return counts
 
-    # Pregnancies by their first visit's date.
+
+def _first_visits(
+    period: Period,
+    pregnancies: Sequence[Pregnancy],
+    visits: Mapping[str, list[AntenatalVisit]],
+    view: View,
+    wanted: set[str],
+) -> list[Count]:
+    """Pregnancies by their first visit's date."""
+    by_id = {p.pregnancy_id: p for p in pregnancies}
+    counts: list[Count] = []
     for pregnancy_id, own in visits.items():
         first = own[0]
         if not period.contains(first.visit_date):
             continue
         unit = first.residence if view == "residence" else first.facility
-        weeks = gestational_weeks(first, pregnancies.get(pregnancy_id))
+        weeks = gestational_weeks(first, by_id.get(pregnancy_id))
         early = weeks is not None and weeks < FIRST_TRIMESTER_WEEKS
         tested = all(any(getattr(v, t) for v in own) for t in ("hiv", "syphilis", "hepb"))
         stamp = _newest(*(v.applied_at for v in own))
         for code, hit in (("ANC1_T1", early), ("ANC_TESTED", tested)):
             if code in wanted:
-                add(Count(code, unit, first.visit_date, hit, True, applied_at=stamp))
+                counts.append(Count(code, unit, first.visit_date, hit, True, applied_at=stamp))
+    return counts
 
-    # Deliveries by their date: women who delivered once, births once per baby.
-    postnatal: dict[str, list[PostnatalVisit]] = {}
-    for pv in facts.postnatal:
-        postnatal.setdefault(pv.mother_id, []).append(pv)
-    for d in facts.deliveries:
-        if not period.contains(d.birth_date):
-            continue
-        unit = d.residence if view == "residence" else d.facility
-        on = d.birth_date
-        before = [v for v in visits.get(d.pregnancy_id, []) if v.visit_date <= on]
-        checks = [
-            (pv.visit_date - on).days
-            for pv in postnatal.get(d.mother_id, [])
-            if pv.visit_date >= on
-        ]
-        stamp = _newest(
-            d.applied_at,
-            *(v.applied_at for v in before),
-            *(pv.applied_at for pv in postnatal.get(d.mother_id, [])),
-        )
-        women = {
-            "ANC3": len(before) >= ANC_THRESHOLDS[0],
-            "ANC4": len(before) >= ANC_THRESHOLDS[1],
-            "PNC7": any(days <= PNC_DAYS[0] for days in checks),
-            "PNC42": any(days <= PNC_DAYS[1] for days in checks),
+
+def _women_delivered(
+    d: Delivery,
+    unit: str,
+    before: list[AntenatalVisit],
+    postnatal: list[PostnatalVisit],
+    wanted: set[str],
+) -> list[Count]:
+    """The mother's antenatal visits before the delivery and her checks after it."""
+    on = d.birth_date
+    checks = [(pv.visit_date - on).days for pv in postnatal if pv.visit_date >= on]
+    stamp = _newest(
+        d.applied_at,
+        *(v.applied_at for v in before),
+        *(pv.applied_at for pv in postnatal),
+    )
+    women = {
+        "ANC3": len(before) >= ANC_THRESHOLDS[0],
+        "ANC4": len(before) >= ANC_THRESHOLDS[1],
+        "PNC7": any(days <= PNC_DAYS[0] for days in checks),
+        "PNC42": any(days <= PNC_DAYS[1] for days in checks),
+    }
+    return [
+        Count(code, unit, on, hit, True, applied_at=stamp)
+        for code, hit in women.items()
+        if code in wanted
+    ]
+
+
+def _births(d: Delivery, unit: str, wanted: set[str]) -> list[Count]:
+    """Each baby of the delivery: where and by whom it was born, alive or not, its weight."""
+    counts: list[Count] = []
+    for baby in d.babies:
+        births = {
+            "BIRTH_FACILITY": (d.place == "facility", True),
+            "BIRTH_SKILLED": (d.attendant in SKILLED, True),
+            "LIVE_BIRTHS": (baby.live, False),
+            "STILLBIRTHS": (not baby.live, False),
+            "LBW": (
+                baby.live and baby.weight_g is not None and baby.weight_g < LBW_GRAMS,
+                baby.live and baby.weight_g is not None,
+            ),
         }
-        for code, hit in women.items():
-            if code in wanted:
-                add(Count(code, unit, on, hit, True, applied_at=stamp))
-        for baby in d.babies:
-            births = {
-                "BIRTH_FACILITY": (d.place == "facility", True),
-                "BIRTH_SKILLED": (d.attendant in SKILLED, True),
-                "LIVE_BIRTHS": (baby.live, False),
-                "STILLBIRTHS": (not baby.live, False),
-                "LBW": (
-                    baby.live and baby.weight_g is not None and baby.weight_g < LBW_GRAMS,
-                    baby.live and baby.weight_g is not None,
-                ),
-            }
-            for code, (numerator, denominator) in births.items():
-                if code in wanted and (numerator or denominator):
-                    sex = baby.sex if code in ("LIVE_BIRTHS", "STILLBIRTHS", "LBW") else None
-                    add(
-                        Count(
-                            code, unit, on, numerator, denominator, sex=sex, applied_at=d.applied_at
-                        )
+        for code, (numerator, denominator) in births.items():
+            if code in wanted and (numerator or denominator):
+                sex = baby.sex if code in ("LIVE_BIRTHS", "STILLBIRTHS", "LBW") else None
+                counts.append(
+                    Count(
+                        code,
+                        unit,
+                        d.birth_date,
+                        numerator,
+                        denominator,
+                        sex=sex,
+                        applied_at=d.applied_at,
                     )
-
-    if view == "residence":
-        counts += _deaths(period, facts, wanted)
-    if "VITA" in wanted:
-        counts += _vitamin_a(period, facts, view)
+                )
     return counts
 
 
