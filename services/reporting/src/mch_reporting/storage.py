@@ -6,10 +6,11 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Sequence
-from typing import Any
 
-from sqlalchemy import ColumnElement, Engine, Index, and_, func, or_, select, union
-from sqlmodel import Field, Session, SQLModel
+from sqlalchemy import ColumnElement, Engine, Index, and_, func, or_, union
+from sqlalchemy import select as select_columns
+from sqlmodel import Field, Session, SQLModel, col, select
+from sqlmodel.sql.expression import SelectOfScalar
 
 from mch_events.idempotency import processed_table
 from mch_events.outbox import outbox_table
@@ -241,74 +242,107 @@ class FactsReader:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
 
+    # The two hot reads select columns, not ORM rows (building a row per child costs several times
+    # the query). SQLModel's ``select`` is typed for four columns at most, so these take
+    # SQLAlchemy's, which returns plain rows through ``Session.execute``.
     def measurements(self, period: Period) -> list[Measured]:
         g = ReportingGrowth
         with Session(self._engine) as session:
             rows = session.execute(
-                select(
-                    g.child_id,
-                    g.visit_id,
-                    g.visit_date,
-                    g.birth_date,
-                    g.residence,
-                    g.facility,
-                    g.waz,
-                    g.lhaz,
-                    g.whz,
-                    g.oedema,
-                    g.sex,
-                    g.applied_at,
-                    g.reference,
-                    g.engine_version,
+                select_columns(
+                    col(g.child_id),
+                    col(g.visit_id),
+                    col(g.visit_date),
+                    col(g.birth_date),
+                    col(g.residence),
+                    col(g.facility),
+                    col(g.waz),
+                    col(g.lhaz),
+                    col(g.whz),
+                    col(g.oedema),
+                    col(g.sex),
+                    col(g.applied_at),
+                    col(g.reference),
+                    col(g.engine_version),
                 ).where(
-                    g.visit_date >= period.start,
-                    g.visit_date <= period.end,
-                    g.voided == False,  # noqa: E712 - SQL expression
+                    col(g.visit_date) >= period.start,
+                    col(g.visit_date) <= period.end,
+                    col(g.voided) == False,  # noqa: E712 - SQL expression
                 )
             ).all()
         return [
-            Measured(*row[:10], _sex(row[10]), *row[11:])  # type: ignore[misc]
-            for row in rows
+            Measured(
+                child_id=child_id,
+                visit_id=visit_id,
+                visit_date=visit_date,
+                birth_date=birth_date,
+                residence=residence,
+                facility=facility,
+                waz=waz,
+                lhaz=lhaz,
+                whz=whz,
+                oedema=oedema,
+                sex=_sex(sex),
+                applied_at=applied_at,
+                reference=reference,
+                engine_version=engine_version,
+            )
+            for (
+                child_id,
+                visit_id,
+                visit_date,
+                birth_date,
+                residence,
+                facility,
+                waz,
+                lhaz,
+                whz,
+                oedema,
+                sex,
+                applied_at,
+                reference,
+                engine_version,
+            ) in rows
         ]
 
     def children_born_after(self, day: dt.date) -> list[Child]:
         """Registered children born after ``day``, with their first care."""
-        return self._children(ReportingChild.birth_date > day)
+        return self._children(col(ReportingChild.birth_date) > day)
 
     def _children(self, *where: ColumnElement[bool]) -> list[Child]:
         wanted = select(ReportingChild.child_id).where(
-            ReportingChild.voided == False,  # noqa: E712 - SQL expression
+            col(ReportingChild.voided) == False,  # noqa: E712 - SQL expression
             *where,
         )
         first_care = (
             select(
-                ReportingCare.person_id,
+                col(ReportingCare.person_id),
                 func.min(ReportingCare.care_date)
-                .filter(ReportingCare.voided == False)  # noqa: E712 - SQL expression
+                .filter(col(ReportingCare.voided) == False)  # noqa: E712 - SQL expression
                 .label("first_care"),
                 # A voided contact changes the registration date too: it is part of the as-of.
                 func.max(ReportingCare.applied_at).label("care_applied_at"),
             )
-            .where(ReportingCare.person_id.in_(wanted))  # type: ignore[attr-defined]
-            .group_by(ReportingCare.person_id)
+            .where(col(ReportingCare.person_id).in_(wanted))
+            .group_by(col(ReportingCare.person_id))
             .subquery()
         )
         c = ReportingChild
         with Session(self._engine) as session:
             rows = session.execute(
-                select(
-                    c.child_id,
-                    c.birth_date,
-                    c.registered_on,
-                    c.residences,
-                    c.died_on,
+                select_columns(
+                    col(c.child_id),
+                    col(c.birth_date),
+                    col(c.registered_on),
+                    col(c.residences),
+                    col(c.died_on),
                     first_care.c.first_care,
-                    c.sex,
-                    c.applied_at,
+                    col(c.sex),
+                    col(c.applied_at),
                     first_care.c.care_applied_at,
                 )
-                .outerjoin(first_care, first_care.c.person_id == c.child_id)
-                .where(c.voided == False, *where)  # noqa: E712 - SQL expression
+                .outerjoin(first_care, first_care.c.person_id == col(c.child_id))
+                .where(col(c.voided) == False, *where)  # noqa: E712 - SQL expression
             ).all()
         return [
             Child(
@@ -345,88 +379,54 @@ class FactsReader:
         doses = bool(codes & (DOSE_CODES | {"PENTA_DROPOUT"}))
         population = view == "residence" and bool(codes & (DOSE_CODES | {"FIC", "DEFAULTERS"}))
         dosed = select(fact.person_id).where(
-            fact.status == "dose_valid",
-            fact.holds == True,  # noqa: E712 - SQL expression
-            fact.since.between(start, end),  # type: ignore[attr-defined]
+            col(fact.status) == "dose_valid",
+            col(fact.holds) == True,  # noqa: E712 - SQL expression
+            col(fact.since).between(start, end),
         )
         # Under 6 at the end, or turning 1 during the period; and whoever was given a dose in it.
         oldest = min(end - dt.timedelta(days=6 * 366), start - dt.timedelta(days=366))
-        young = ReportingChild.birth_date > oldest
+        young = col(ReportingChild.birth_date) > oldest
         facts.children = list(children)
         if doses:
             # A dose given to a child older than the window still counts.
             known = {c.child_id for c in children}
             facts.children += [
                 c
-                for c in self._children(ReportingChild.child_id.in_(dosed), ~young)  # type: ignore[attr-defined]
+                for c in self._children(col(ReportingChild.child_id).in_(dosed), ~young)
                 if c.child_id not in known
             ]
         delivered = (
-            ReportingBirth.voided == False,  # noqa: E712 - SQL expression
-            ReportingBirth.birth_date.between(start, end),  # type: ignore[attr-defined]
+            col(ReportingBirth.voided) == False,  # noqa: E712 - SQL expression
+            col(ReportingBirth.birth_date).between(start, end),
         )
-        which: list[ColumnElement[bool]] = []
-        if population and codes & {"FIC", "DEFAULTERS"}:
-            which.append(
-                and_(
-                    fact.status.in_(["fully_immunized", "dose_overdue"]),  # type: ignore[attr-defined]
-                    fact.person_id.in_(select(ReportingChild.child_id).where(young)),  # type: ignore[attr-defined]
-                )
-            )
-        if "TT_PAB" in codes:
-            mothers = select(ReportingBirth.mother_id).where(*delivered)
-            which.append(
-                and_(fact.status == "protected_at_birth", fact.person_id.in_(mothers))  # type: ignore[attr-defined]
-            )
-        if doses:
-            which.append(and_(fact.status == "dose_valid", fact.since.between(start, end)))  # type: ignore[attr-defined]
-        if "PENTA_DROPOUT" in codes:
-            first = select(fact.person_id).where(
-                fact.status == "dose_valid",
-                fact.vaccine == "PENTA",
-                fact.dose == 1,
-                fact.since.between(start, end),  # type: ignore[attr-defined]
-            )
-            which.append(
-                and_(
-                    fact.status == "dose_valid",
-                    fact.vaccine == "PENTA",
-                    fact.dose == 3,
-                    fact.person_id.in_(first),  # type: ignore[attr-defined]
-                )
-            )
-        if "HEPB0_24H" in codes:
-            which.append(
-                and_(
-                    fact.status == "dose_timely",
-                    fact.vaccine == "HEPB0",
-                    # Timely means within days of the birth: a week past the period covers it.
-                    fact.since.between(start, end + dt.timedelta(days=7)),  # type: ignore[attr-defined]
-                )
-            )
+        which = _status_facts_wanted(
+            codes,
+            period,
+            young=young if population else None,
+            mothers=select(ReportingBirth.mother_id).where(*delivered),
+            doses=doses,
+        )
         with Session(self._engine) as session:
             if codes & {"TT_PAB", "HEPB0_24H"}:
                 facts.deliveries = [
                     _delivery(b)
-                    for (b,) in session.exec(  # type: ignore[call-overload]
-                        select(ReportingBirth).where(*delivered)
-                    ).all()
+                    for b in session.exec(select(ReportingBirth).where(*delivered)).all()
                 ]
-            rows = (
-                session.exec(select(fact).where(or_(*which))).all()  # type: ignore[call-overload]
-                if which
-                else []
-            )
+            rows = session.exec(select(fact).where(or_(*which))).all() if which else []
             if doses and view == "facility":
-                recorded = session.exec(  # type: ignore[call-overload]
-                    select(ReportingCare.person_id, ReportingCare.care_date, ReportingCare.facility)
-                    .where(
-                        ReportingCare.kind == "dose",
-                        ReportingCare.voided == False,  # noqa: E712 - SQL expression
-                        ReportingCare.care_date.between(start, end),  # type: ignore[attr-defined]
-                        ReportingCare.person_id.in_(dosed),  # type: ignore[attr-defined]
+                recorded = session.exec(
+                    select(
+                        col(ReportingCare.person_id),
+                        col(ReportingCare.care_date),
+                        col(ReportingCare.facility),
                     )
-                    .order_by(ReportingCare.record_id.desc())  # type: ignore[attr-defined]
+                    .where(
+                        col(ReportingCare.kind) == "dose",
+                        col(ReportingCare.voided) == False,  # noqa: E712 - SQL expression
+                        col(ReportingCare.care_date).between(start, end),
+                        col(ReportingCare.person_id).in_(dosed),
+                    )
+                    .order_by(col(ReportingCare.record_id).desc())
                 ).all()
                 # Two doses recorded for one child on one day: the lowest record id decides.
                 facts.dose_facilities = {
@@ -445,7 +445,7 @@ class FactsReader:
                 schedule_version=f.schedule_version,
                 applied_at=f.applied_at,
             )
-            for (f,) in rows
+            for f in rows
         ]
         return facts
 
@@ -454,115 +454,63 @@ class FactsReader:
     ) -> MaternalFacts:
         """Everything the maternal indicators of ``period`` read, in a few set-based queries."""
         start, end = period.start, period.end
-        live = {
-            model: model.voided == False  # type: ignore[attr-defined]  # noqa: E712
-            for model in (
-                ReportingPregnancy,
-                ReportingAntenatal,
-                ReportingBirth,
-                ReportingPostnatal,
-                ReportingMother,
-                ReportingVitaminA,
-            )
-        }
         # Pregnancies registered, first seen or delivered in the period.
         first_visits = (
             select(ReportingAntenatal.pregnancy_id)
-            .where(live[ReportingAntenatal])
-            .group_by(ReportingAntenatal.pregnancy_id)
+            .where(col(ReportingAntenatal.voided) == False)  # noqa: E712 - SQL expression
+            .group_by(col(ReportingAntenatal.pregnancy_id))
             .having(func.min(ReportingAntenatal.visit_date).between(start, end))
         )
         registered = select(ReportingPregnancy.pregnancy_id).where(
-            live[ReportingPregnancy],
-            ReportingPregnancy.registered_on.between(start, end),  # type: ignore[attr-defined]
+            col(ReportingPregnancy.voided) == False,  # noqa: E712 - SQL expression
+            col(ReportingPregnancy.registered_on).between(start, end),
         )
-        delivered = select(ReportingBirth.pregnancy_id).where(
-            live[ReportingBirth],
-            ReportingBirth.birth_date.between(start, end),  # type: ignore[attr-defined]
+        delivered = (
+            col(ReportingBirth.voided) == False,  # noqa: E712 - SQL expression
+            col(ReportingBirth.birth_date).between(start, end),
         )
-        relevant = union(first_visits, registered, delivered).subquery()
+        relevant = union(
+            first_visits, registered, select(ReportingBirth.pregnancy_id).where(*delivered)
+        ).subquery()
         in_relevant = select(relevant.c[0])
         facts = MaternalFacts()
         with Session(self._engine) as session:
-
-            def rows(statement: Any) -> list[Any]:
-                return [row for (row,) in session.exec(statement).all()]
-
             facts.pregnancies = [
                 _pregnancy(p)
-                for p in rows(
+                for p in session.exec(
                     select(ReportingPregnancy).where(
-                        live[ReportingPregnancy],
-                        ReportingPregnancy.pregnancy_id.in_(in_relevant),  # type: ignore[attr-defined]
+                        col(ReportingPregnancy.voided) == False,  # noqa: E712 - SQL expression
+                        col(ReportingPregnancy.pregnancy_id).in_(in_relevant),
                     )
                 )
             ]
             facts.visits = [
                 _antenatal(v)
-                for v in rows(
+                for v in session.exec(
                     select(ReportingAntenatal).where(
-                        live[ReportingAntenatal],
-                        ReportingAntenatal.pregnancy_id.in_(in_relevant),  # type: ignore[attr-defined]
+                        col(ReportingAntenatal.voided) == False,  # noqa: E712 - SQL expression
+                        col(ReportingAntenatal.pregnancy_id).in_(in_relevant),
                     )
                 )
             ]
             facts.deliveries = [
-                _delivery(b)
-                for b in rows(
-                    select(ReportingBirth).where(
-                        live[ReportingBirth],
-                        ReportingBirth.birth_date.between(start, end),  # type: ignore[attr-defined]
-                    )
-                )
+                _delivery(b) for b in session.exec(select(ReportingBirth).where(*delivered))
             ]
-            mothers = select(ReportingBirth.mother_id).where(
-                live[ReportingBirth],
-                ReportingBirth.birth_date.between(start, end),  # type: ignore[attr-defined]
-            )
+            mothers = select(ReportingBirth.mother_id).where(*delivered)
             facts.postnatal = [
                 PostnatalVisit(p.visit_id, p.mother_id, p.visit_date, p.applied_at)
-                for p in rows(
+                for p in session.exec(
                     select(ReportingPostnatal).where(
-                        live[ReportingPostnatal],
-                        ReportingPostnatal.mother_id.in_(mothers),  # type: ignore[attr-defined]
-                        ReportingPostnatal.visit_date.between(  # type: ignore[attr-defined]
+                        col(ReportingPostnatal.voided) == False,  # noqa: E712 - SQL expression
+                        col(ReportingPostnatal.mother_id).in_(mothers),
+                        col(ReportingPostnatal.visit_date).between(
                             start, end + dt.timedelta(days=PNC_DAYS[1])
                         ),
                     )
                 )
             ]
             if "MATERNAL_DEATHS" in codes:
-                dead = [
-                    Mother(m.mother_id, _parse_residences(m.residences), m.died_on, m.applied_at)
-                    for m in rows(
-                        select(ReportingMother).where(
-                            live[ReportingMother],
-                            ReportingMother.died_on.between(start, end),  # type: ignore[union-attr]
-                        )
-                    )
-                ]
-                ids = [m.mother_id for m in dead]
-                facts.mothers = dead
-                facts.maternity = [
-                    *(
-                        _pregnancy(p)
-                        for p in rows(
-                            select(ReportingPregnancy).where(
-                                live[ReportingPregnancy],
-                                ReportingPregnancy.mother_id.in_(ids),  # type: ignore[attr-defined]
-                            )
-                        )
-                    ),
-                    *(
-                        _delivery(b)
-                        for b in rows(
-                            select(ReportingBirth).where(
-                                live[ReportingBirth],
-                                ReportingBirth.mother_id.in_(ids),  # type: ignore[attr-defined]
-                            )
-                        )
-                    ),
-                ]
+                facts.mothers, facts.maternity = _maternal_deaths(session, period)
             if "VITA" in codes:
                 facts.vitamin_a = [
                     VitaminA(
@@ -575,17 +523,100 @@ class FactsReader:
                         _sex(v.sex),
                         v.applied_at,
                     )
-                    for v in rows(
+                    for v in session.exec(
                         select(ReportingVitaminA).where(
-                            live[ReportingVitaminA],
-                            ReportingVitaminA.given == True,  # noqa: E712 - SQL expression
-                            ReportingVitaminA.visit_date.between(start, end),  # type: ignore[attr-defined]
+                            col(ReportingVitaminA.voided) == False,  # noqa: E712 - SQL expression
+                            col(ReportingVitaminA.given) == True,  # noqa: E712 - SQL expression
+                            col(ReportingVitaminA.visit_date).between(start, end),
                         )
                     )
                 ]
         facts.children = children
         facts.child_deaths = [c for c in children if c.died_on and period.contains(c.died_on)]
         return facts
+
+
+def _status_facts_wanted(
+    codes: set[str],
+    period: Period,
+    *,
+    young: ColumnElement[bool] | None,
+    mothers: SelectOfScalar[str],
+    doses: bool,
+) -> list[ColumnElement[bool]]:
+    """Which immunization status facts the indicators in ``codes`` read: ``young`` picks the
+    children of the population (None when the view counts none), ``mothers`` those who delivered
+    in ``period``."""
+    start, end = period.start, period.end
+    fact = ReportingImmunizationFact
+    which: list[ColumnElement[bool]] = []
+    if young is not None and codes & {"FIC", "DEFAULTERS"}:
+        which.append(
+            and_(
+                col(fact.status).in_(["fully_immunized", "dose_overdue"]),
+                col(fact.person_id).in_(select(ReportingChild.child_id).where(young)),
+            )
+        )
+    if "TT_PAB" in codes:
+        which.append(
+            and_(col(fact.status) == "protected_at_birth", col(fact.person_id).in_(mothers))
+        )
+    if doses:
+        which.append(and_(col(fact.status) == "dose_valid", col(fact.since).between(start, end)))
+    if "PENTA_DROPOUT" in codes:
+        first = select(fact.person_id).where(
+            col(fact.status) == "dose_valid",
+            col(fact.vaccine) == "PENTA",
+            col(fact.dose) == 1,
+            col(fact.since).between(start, end),
+        )
+        which.append(
+            and_(
+                col(fact.status) == "dose_valid",
+                col(fact.vaccine) == "PENTA",
+                col(fact.dose) == 3,
+                col(fact.person_id).in_(first),
+            )
+        )
+    if "HEPB0_24H" in codes:
+        which.append(
+            and_(
+                col(fact.status) == "dose_timely",
+                col(fact.vaccine) == "HEPB0",
+                # Timely means within days of the birth: a week past the period covers it.
+                col(fact.since).between(start, end + dt.timedelta(days=7)),
+            )
+        )
+    return which
+
+
+def _maternal_deaths(
+    session: Session, period: Period
+) -> tuple[list[Mother], list[Pregnancy | Delivery]]:
+    """The mothers who died in ``period``, and their pregnancies and deliveries."""
+    dead = [
+        Mother(m.mother_id, _parse_residences(m.residences), m.died_on, m.applied_at)
+        for m in session.exec(
+            select(ReportingMother).where(
+                col(ReportingMother.voided) == False,  # noqa: E712 - SQL expression
+                col(ReportingMother.died_on).between(period.start, period.end),
+            )
+        )
+    ]
+    ids = [m.mother_id for m in dead]
+    pregnancies = session.exec(
+        select(ReportingPregnancy).where(
+            col(ReportingPregnancy.voided) == False,  # noqa: E712 - SQL expression
+            col(ReportingPregnancy.mother_id).in_(ids),
+        )
+    )
+    births = session.exec(
+        select(ReportingBirth).where(
+            col(ReportingBirth.voided) == False,  # noqa: E712 - SQL expression
+            col(ReportingBirth.mother_id).in_(ids),
+        )
+    )
+    return dead, [*(_pregnancy(p) for p in pregnancies), *(_delivery(b) for b in births)]
 
 
 def _sex(value: str | None) -> Sex | None:
