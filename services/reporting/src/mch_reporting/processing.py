@@ -11,8 +11,8 @@ from typing import Any, TypeVar
 from uuid import UUID
 
 from pydantic import BaseModel
-from sqlalchemy import Engine, select
-from sqlmodel import Session, SQLModel
+from sqlalchemy import Engine
+from sqlmodel import Session, SQLModel, select
 
 from mch_events.consume import BatchSummary
 from mch_events.contracts import growth as g
@@ -68,16 +68,7 @@ class Facts:
             case g.GrowthAssessed():
                 self._growth(session, data)
             case r.ChildVisitRecorded():
-                self._care(
-                    session,
-                    data.visit_id,
-                    data.child_id,
-                    "child_visit",
-                    data.visit_date,
-                    data,
-                    data.facility,
-                )
-                self._vitamin_a(session, data)
+                self._child_visit(session, data)
             case r.ImmunizationRecorded():
                 self._care(
                     session,
@@ -89,55 +80,70 @@ class Facts:
                     data.facility,
                 )
             case r.PostnatalVisitRecorded():
-                if data.child_id is not None:
-                    self._care(
-                        session, data.visit_id, data.child_id, "postnatal", data.visit_date, data
-                    )
-                _upsert(
-                    session,
-                    ReportingPostnatal,
-                    str(data.visit_id),
-                    data,
-                    mother_id=str(data.mother_id),
-                    visit_date=data.visit_date,
-                )
+                self._postnatal(session, data)
             case r.BirthRecorded():
-                for baby in data.babies:
-                    self._care(
-                        session, data.birth_id, baby.child_id, "birth", data.birth_date, data
-                    )
                 self._birth(session, data)
             case r.PregnancyState():
-                _upsert(
-                    session,
-                    ReportingPregnancy,
-                    str(data.pregnancy_id),
-                    data,
-                    mother_id=str(data.mother_id),
-                    edd=data.edd,
-                    lmp_date=data.lmp_date,
-                    registered_on=data.registered_on,
-                    residence=data.residence,
-                )
+                self._pregnancy(session, data)
             case i.ImmunizationStatusChanged():
                 self._status(session, data)
             case r.AntenatalVisitRecorded():
-                tests = data.tests
-                _upsert(
-                    session,
-                    ReportingAntenatal,
-                    str(data.visit_id),
-                    data,
-                    pregnancy_id=str(data.pregnancy_id),
-                    facility=data.facility,
-                    visit_date=data.visit_date,
-                    residence=data.residence,
-                    gestational_weeks=data.gestational_weeks,
-                    hiv=tests is not None and tests.hiv is not None,
-                    syphilis=tests is not None and tests.syphilis is not None,
-                    hepb=tests is not None and tests.hepb is not None,
-                )
+                self._antenatal(session, data)
         return EventResult(id=event.id, status="accepted")
+
+    def _child_visit(self, session: Session, data: r.ChildVisitRecorded) -> None:
+        self._care(
+            session,
+            data.visit_id,
+            data.child_id,
+            "child_visit",
+            data.visit_date,
+            data,
+            data.facility,
+        )
+        self._vitamin_a(session, data)
+
+    def _postnatal(self, session: Session, data: r.PostnatalVisitRecorded) -> None:
+        if data.child_id is not None:
+            self._care(session, data.visit_id, data.child_id, "postnatal", data.visit_date, data)
+        _upsert(
+            session,
+            ReportingPostnatal,
+            str(data.visit_id),
+            data,
+            mother_id=str(data.mother_id),
+            visit_date=data.visit_date,
+        )
+
+    def _pregnancy(self, session: Session, data: r.PregnancyState) -> None:
+        _upsert(
+            session,
+            ReportingPregnancy,
+            str(data.pregnancy_id),
+            data,
+            mother_id=str(data.mother_id),
+            edd=data.edd,
+            lmp_date=data.lmp_date,
+            registered_on=data.registered_on,
+            residence=data.residence,
+        )
+
+    def _antenatal(self, session: Session, data: r.AntenatalVisitRecorded) -> None:
+        tests = data.tests
+        _upsert(
+            session,
+            ReportingAntenatal,
+            str(data.visit_id),
+            data,
+            pregnancy_id=str(data.pregnancy_id),
+            facility=data.facility,
+            visit_date=data.visit_date,
+            residence=data.residence,
+            gestational_weeks=data.gestational_weeks,
+            hiv=tests is not None and tests.hiv is not None,
+            syphilis=tests is not None and tests.syphilis is not None,
+            hepb=tests is not None and tests.hepb is not None,
+        )
 
     def _status(self, session: Session, data: i.ImmunizationStatusChanged) -> None:
         key = (
@@ -175,6 +181,8 @@ class Facts:
         )
 
     def _birth(self, session: Session, data: r.BirthRecorded) -> None:
+        for baby in data.babies:
+            self._care(session, data.birth_id, baby.child_id, "birth", data.birth_date, data)
         babies = [
             {
                 "child_id": str(b.child_id),
