@@ -22,7 +22,7 @@ T0 = dt.datetime(2026, 12, 1, 3, 0, tzinfo=dt.UTC)
 def unit(
     code: str, level: str, parent: str | None, frm: dt.date = START, to: dt.date | None = None
 ) -> OrgUnit:
-    return OrgUnit(code=code, name=code, level=level, parent=parent, valid_from=frm, valid_to=to)  # type: ignore[arg-type]
+    return OrgUnit(code=code, name=code, level=level, parent=parent, valid_from=frm, valid_to=to)
 
 
 TREE = OrgTree(

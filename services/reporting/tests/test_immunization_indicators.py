@@ -25,7 +25,7 @@ SCHEDULE = "vn-epi-child-2024@1.0"
 
 
 def unit(code: str, level: str, parent: str | None, frm: dt.date = START) -> OrgUnit:
-    return OrgUnit(code=code, name=code, level=level, parent=parent, valid_from=frm)  # type: ignore[arg-type]
+    return OrgUnit(code=code, name=code, level=level, parent=parent, valid_from=frm)
 
 
 TREE = OrgTree(

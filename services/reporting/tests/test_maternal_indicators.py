@@ -41,7 +41,7 @@ START, REFORM = D(2020, 1, 1), D(2025, 7, 1)
 def unit(
     code: str, level: str, parent: str | None, frm: dt.date = START, to: dt.date | None = None
 ) -> OrgUnit:
-    return OrgUnit(code=code, name=code, level=level, parent=parent, valid_from=frm, valid_to=to)  # type: ignore[arg-type]
+    return OrgUnit(code=code, name=code, level=level, parent=parent, valid_from=frm, valid_to=to)
 
 
 TREE = OrgTree(
@@ -304,6 +304,6 @@ def test_a_numerator_never_exceeds_its_denominator_here() -> None:
             ):
                 continue
             for view in ("residence", "facility"):
-                for v in values(orgunit, period, view).values():  # type: ignore[arg-type]
+                for v in values(orgunit, period, view).values():
                     if v.denominator is not None:
                         assert v.numerator <= v.denominator, (orgunit, period, view, v)

@@ -29,7 +29,7 @@ START, REFORM = D(2020, 1, 1), D(2025, 7, 1)
 def unit(
     code: str, level: str, parent: str | None, frm: dt.date = START, to: dt.date | None = None
 ) -> r.OrgUnit:
-    return r.OrgUnit(code=code, name=code, level=level, parent=parent, valid_from=frm, valid_to=to)  # type: ignore[arg-type]
+    return r.OrgUnit(code=code, name=code, level=level, parent=parent, valid_from=frm, valid_to=to)
 
 
 TREE = [
@@ -63,12 +63,12 @@ async def totals(
 def person(pid: uuid.UUID, role: str, born: dt.date, residence: str, **kw: object) -> r.PersonState:
     return r.PersonState(
         person_id=pid,
-        role=role,  # type: ignore[arg-type]
-        sex="F" if role == "mother" else kw.pop("sex", "M"),  # type: ignore[arg-type]
+        role=role,
+        sex="F" if role == "mother" else kw.pop("sex", "M"),
         birth_date=born,
-        registered_on=kw.pop("registered_on", born),  # type: ignore[arg-type]
+        registered_on=kw.pop("registered_on", born),
         residences=[r.ResidencePeriod(residence=residence)],
-        **kw,  # type: ignore[arg-type]
+        **kw,
     )
 
 
@@ -82,7 +82,7 @@ def anc(
         facility="TYT-40401" if day < REFORM else "TYT-38004",
         visit_date=day,
         residence=residence,
-        **kw,  # type: ignore[arg-type]
+        **kw,
     )
 
 

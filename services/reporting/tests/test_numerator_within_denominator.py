@@ -13,11 +13,11 @@ from mch_events.contracts.records import OrgUnit
 from mch_events.orgtree import OrgTree
 from mch_reporting.domain.growth_indicators import (
     Child,
-    IndicatorValue,
     Measured,
     growth_indicators,
     registered_from,
 )
+from mch_reporting.domain.indicators import IndicatorValue
 from mch_reporting.domain.periods import parse_period
 
 START = dt.date(2020, 1, 1)
@@ -27,7 +27,7 @@ REFORM = dt.date(2025, 7, 1)
 def unit(
     code: str, level: str, parent: str | None, frm: dt.date = START, to: dt.date | None = None
 ) -> OrgUnit:
-    return OrgUnit(code=code, name=code, level=level, parent=parent, valid_from=frm, valid_to=to)  # type: ignore[arg-type]
+    return OrgUnit(code=code, name=code, level=level, parent=parent, valid_from=frm, valid_to=to)
 
 
 TREE = OrgTree(
@@ -48,7 +48,7 @@ NOV = dt.date(2026, 11, 20)
 
 
 def visit(child: str, day: dt.date, residence: str = "38004", **z: float | None) -> Measured:
-    scores: dict[str, float | None] = {"waz": 0.0, "lhaz": 0.0, "whz": 0.0} | z
+    scores: dict[str, float | None] = {"waz": 0.0, "lhaz": 0.0, "whz": 0.0, **z}
     return Measured(
         child_id=child,
         visit_id=f"{child}-{day}",
@@ -233,7 +233,7 @@ def test_no_numerator_exceeds_its_denominator(
                 tree=TREE,
                 measurements=measured,
                 children=children,
-                view=view,  # type: ignore[arg-type]
+                view=view,
             ):
                 if v.denominator is not None:
                     assert v.numerator <= v.denominator, (orgunit, period, view, v)

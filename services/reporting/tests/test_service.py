@@ -32,7 +32,7 @@ REFERENCE = (
 def unit(
     code: str, level: str, parent: str | None, frm: dt.date = START, to: dt.date | None = None
 ) -> r.OrgUnit:
-    return r.OrgUnit(code=code, name=code, level=level, parent=parent, valid_from=frm, valid_to=to)  # type: ignore[arg-type]
+    return r.OrgUnit(code=code, name=code, level=level, parent=parent, valid_from=frm, valid_to=to)
 
 
 TREE = [
@@ -65,7 +65,7 @@ def person(child: uuid.UUID, registered_on: dt.date, **fields: object) -> r.Pers
         birth_date=BORN,
         registered_on=registered_on,
         residences=[r.ResidencePeriod(residence="38004")],
-        **fields,  # type: ignore[arg-type]
+        **fields,
     )
 
 
@@ -166,7 +166,7 @@ def child_state(child: uuid.UUID, sex: str, residence: str) -> r.PersonState:
     return r.PersonState(
         person_id=child,
         role="child",
-        sex=sex,  # type: ignore[arg-type]
+        sex=sex,
         birth_date=BORN,
         registered_on=BORN,
         residences=[r.ResidencePeriod(residence=residence)],
