@@ -30,6 +30,7 @@ from mch_servicekit.db import make_engine
 sys.path.insert(0, str(Path(__file__).parent))  # the tests import records_helpers
 
 from records_helpers import (
+    TODAY,
     Clinic,
     GateHarness,
     RunningService,
@@ -162,7 +163,9 @@ def api(records_db: str) -> Iterator[TestClient]:
     """The service's HTTP API on SQLite, then on PostgreSQL, without its broker, subscribers and
     relay (what it publishes stays in the outbox)."""
     app = create_app(
-        RecordsSettings(database_url=records_db), KafkaSettings(bootstrap_servers=NO_BROKER)
+        RecordsSettings(database_url=records_db),
+        KafkaSettings(bootstrap_servers=NO_BROKER),
+        today=lambda: TODAY,
     )
     yield TestClient(app)  # not entered: the lifespan, which starts the broker, does not run
     app.state.ctx.engine.dispose()

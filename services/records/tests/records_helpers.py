@@ -547,11 +547,12 @@ async def wait_until(condition: Callable[[], bool], seconds: float, poll: float 
 async def start_service(
     database_url: str, bootstrap_servers: str, **settings: Any
 ) -> AsyncIterator[RunningService]:
-    """The whole service on a database that holds the org units already."""
+    """The whole service on a database that holds the org units already, its today ``TODAY``."""
     async with running(
         "records",
         database_url=database_url,
         bootstrap_servers=bootstrap_servers,
+        today=lambda: TODAY,
         **settings,
     ) as (app, client):
         yield RunningService(app, client, database_url)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Callable
+
 from fastapi import FastAPI
 
 from mch_events.broker import KafkaSettings
@@ -11,7 +14,7 @@ from mch_servicekit.guards import check_routes
 from . import handlers
 from .api import create_router
 from .catalog import ScheduleBook
-from .forecasting import Forecaster
+from .forecasting import Forecaster, today_in_vietnam
 from .orgunits import OrgUnits
 from .processing import RecordsConsumer
 from .service_api import create_service_router
@@ -19,8 +22,11 @@ from .settings import ImmunizationSettings
 
 
 def create_app(
-    settings: ImmunizationSettings | None = None, kafka: KafkaSettings | None = None
+    settings: ImmunizationSettings | None = None,
+    kafka: KafkaSettings | None = None,
+    today: Callable[[], dt.date] = today_in_vietnam,
 ) -> FastAPI:
+    """``today`` is the service's clock for dates: tests fix it."""
     settings = settings or ImmunizationSettings()
     app = create_service(
         "immunization",
@@ -32,7 +38,7 @@ def create_app(
     ctx: ServiceContext = app.state.ctx
     schedules = ScheduleBook(ctx.engine, settings.schedules_dir)
     orgunits = OrgUnits()
-    forecaster = Forecaster(schedules, orgunits)
+    forecaster = Forecaster(schedules, orgunits, today)
     reforecasting = handlers.Reforecasting(
         ctx.engine,
         forecaster,

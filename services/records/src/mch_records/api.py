@@ -245,8 +245,8 @@ class OrgUnitView(OrgUnitRef):
     illustrative: bool = False
 
 
-def _on(on: dt.date | None) -> dt.date:
-    return on or dt.datetime.now(dt.UTC).date()
+def _on(on: dt.date | None, gate: Gate) -> dt.date:
+    return on or gate.today()
 
 
 def _ref(unit: OrgUnit) -> OrgUnitRef:
@@ -257,7 +257,7 @@ def _ref(unit: OrgUnit) -> OrgUnitRef:
 def get_orgunit(code: str, gate: GateDep, on: dt.date | None = None) -> OrgUnitView:
     """An org unit as it is in force on ``on`` (default today), with its children then."""
     tree = gate.orgunits.tree()
-    day = _on(on)
+    day = _on(on, gate)
     unit = tree.get(code, day)
     if unit is None:
         raise HTTPException(404, f"no org unit {code!r} in force on {day}")
@@ -275,7 +275,7 @@ def get_orgunit(code: str, gate: GateDep, on: dt.date | None = None) -> OrgUnitV
 def get_ancestors(code: str, gate: GateDep, on: dt.date | None = None) -> list[OrgUnitRef]:
     """The org units ``code`` rolls up into on ``on``, nearest first."""
     try:
-        return [_ref(u) for u in gate.orgunits.tree().ancestors(code, _on(on))]
+        return [_ref(u) for u in gate.orgunits.tree().ancestors(code, _on(on, gate))]
     except OrgUnitNotInForce as exc:
         raise HTTPException(404, str(exc)) from exc
 
@@ -284,7 +284,7 @@ def get_ancestors(code: str, gate: GateDep, on: dt.date | None = None) -> list[O
 def get_subtree(code: str, gate: GateDep, on: dt.date | None = None) -> list[OrgUnit]:
     """Every org unit below ``code`` in force on ``on``."""
     try:
-        return gate.orgunits.tree().subtree(code, _on(on))
+        return gate.orgunits.tree().subtree(code, _on(on, gate))
     except OrgUnitNotInForce as exc:
         raise HTTPException(404, str(exc)) from exc
 

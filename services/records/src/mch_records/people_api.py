@@ -19,6 +19,7 @@ from mch_events.contracts.common import Role
 from mch_servicekit.app import ServiceContext, context_of
 from mch_servicekit.guards import SafeJSONRoute
 
+from .api import GateDep
 from .audit import log_access
 from .domain.handbook import Handbook
 from .duplicates import DuplicateView, dismiss, find_duplicates
@@ -31,16 +32,16 @@ Ctx = Annotated[ServiceContext, Depends(context_of)]
 User = Annotated[str | None, Header(alias="X-User", description="who is asking (audit log)")]
 
 
-def _today() -> dt.date:
-    return dt.datetime.now(dt.UTC).date()
-
-
 def _read_handbook(
-    ctx: ServiceContext, person_id: uuid.UUID, role: Role, user: str | None
+    ctx: ServiceContext,
+    person_id: uuid.UUID,
+    role: Role,
+    user: str | None,
+    today: dt.date,
 ) -> Handbook:
     with Session(ctx.engine) as session:
         try:
-            view = handbook_of(session, str(person_id), role, _today())
+            view = handbook_of(session, str(person_id), role, today)
         except NotFound as exc:
             raise HTTPException(404, str(exc)) from exc
         log_access(session, user, "read_handbook", str(person_id))
@@ -49,17 +50,17 @@ def _read_handbook(
 
 
 @router.get("/v1/mothers/{person_id}", response_model=Handbook, tags=["handbook"])
-def get_mother(person_id: uuid.UUID, ctx: Ctx, user: User = None) -> Handbook:
+def get_mother(person_id: uuid.UUID, ctx: Ctx, gate: GateDep, user: User = None) -> Handbook:
     """A mother's handbook: I basic information (with her obstetric history and tetanus doses),
     II pregnancy care, III delivery and postnatal care, IV her children; with the yellow boxes."""
-    return _read_handbook(ctx, person_id, "mother", user)
+    return _read_handbook(ctx, person_id, "mother", user, gate.today())
 
 
 @router.get("/v1/children/{person_id}", response_model=Handbook, tags=["handbook"])
-def get_child(person_id: uuid.UUID, ctx: Ctx, user: User = None) -> Handbook:
+def get_child(person_id: uuid.UUID, ctx: Ctx, gate: GateDep, user: User = None) -> Handbook:
     """A child's handbook: I basic information, III the delivery and newborn care, IV checks and
     immunizations; with the yellow boxes."""
-    return _read_handbook(ctx, person_id, "child", user)
+    return _read_handbook(ctx, person_id, "child", user, gate.today())
 
 
 @router.get("/v1/duplicates", response_model=list[DuplicateView], tags=["people"])
@@ -92,15 +93,17 @@ def dismiss_duplicate(
     tags=["people"],
 )
 async def merge_persons(
-    duplicate_id: uuid.UUID, surviving_id: uuid.UUID, ctx: Ctx, user: User = None
+    duplicate_id: uuid.UUID, surviving_id: uuid.UUID, ctx: Ctx, gate: GateDep, user: User = None
 ) -> MergeResult:
     """Move the duplicate's records and children to the surviving person and mark the duplicate
     merged; publishes ``PersonsMerged`` and every changed person and record on
     ``mch.records.v1``. Merging again into the same person changes nothing."""
 
+    today = gate.today()
+
     def run() -> MergeResult:
         with Session(ctx.engine) as session:
-            result = merge(session, str(duplicate_id), str(surviving_id), user=user, today=_today())
+            result = merge(session, str(duplicate_id), str(surviving_id), user=user, today=today)
             session.commit()
         return result
 
