@@ -16,11 +16,18 @@ $(STAMP): requirements/constraints.txt requirements/dev.txt $(foreach p,$(PACKAG
 		-r requirements/dev.txt $(foreach p,$(PACKAGES),-e $(p))
 	touch $(STAMP)
 
+# Options of `mch up` pass through, e.g. make up MCH_UP_ARGS="--base-port 9001 --demo-communes 0"
+MCH_UP_ARGS ?=
 up: install
-	$(BIN)/mch up
+	$(BIN)/mch up $(MCH_UP_ARGS)
 
 test: install
 	$(BIN)/pytest
+
+# The suite again with the clock 120 days ahead (Debian's faketime): no test may depend on the date.
+.PHONY: test-shifted
+test-shifted: install
+	faketime -f '+120d' $(BIN)/pytest -p no:cacheprovider
 
 lint: install
 	$(BIN)/ruff check .

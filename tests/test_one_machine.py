@@ -1,10 +1,13 @@
 """`mch up` on one machine, as the README says: four services ready, the README's example event
-counted for the province, everything stopped by Ctrl-C."""
+counted for the province; Ctrl-C or SIGTERM stops everything it started, a busy port is named before
+anything starts, a service that dies is named with the end of its log."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import random
 import re
 import signal
 import socket
@@ -32,9 +35,10 @@ def readme_example() -> list[dict[str, object]]:
 
 
 def free_base_port() -> int:
-    for base in range(18001, 30000, 10):
-        ports = range(base, base + 4)
-        if all(_free(p) for p in ports):
+    """Four free ports in a row, from a random start: other checkouts run these tests too."""
+    for _ in range(200):
+        base = random.randrange(18001, 30000, 10)
+        if all(_free(p) for p in range(base, base + 4)):
             return base
     raise RuntimeError("no four free ports in a row")
 
@@ -44,41 +48,109 @@ def _free(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) != 0
 
 
-def test_mch_up_runs_the_platform_and_the_readme_example_moves_the_province(tmp_path: Path) -> None:
-    base = free_base_port()
-    env = {
-        k: v for k, v in os.environ.items() if not k.startswith(("KAFKA_", "DATABASE_URL", "AUTH_"))
-    }
-    log = tmp_path / "up.log"
-    with open(log, "wb") as out:
-        process = subprocess.Popen(
-            [
-                MCH,
-                "up",
-                "--data-dir",
-                str(tmp_path / "data"),
-                "--demo-communes",
-                "0",
-                "--base-port",
-                str(base),
-            ],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            cwd=tmp_path,
-        )
-    urls = [f"http://127.0.0.1:{base + i}" for i in range(4)]
-    try:
+STOP_BOUND = 10.0
+"""What ``mch up`` promises: everything it started is gone within 10 s of a stop signal."""
+
+RESTORE_SIGINT = (
+    "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); "
+    "os.execv(sys.argv[1], sys.argv[1:])"
+)
+"""A shell that starts a command in the background leaves its SIGINT ignored; Ctrl-C in a terminal
+does not. This wrapper makes the child look like the latter."""
+
+
+class Up:
+    """``mch up`` as a subprocess of this test, with its output in a file."""
+
+    def __init__(self, tmp_path: Path, base: int, *args: str, sigint: bool = False) -> None:
+        self.log = tmp_path / "up.log"
+        self.base = base
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("KAFKA_", "DATABASE_URL", "AUTH_"))
+        }
+        command = [MCH, "up", "--data-dir", str(tmp_path / "data"), "--base-port", str(base)]
+        if sigint:
+            command = [sys.executable, "-c", RESTORE_SIGINT, *command]
+        with open(self.log, "wb") as out:
+            self.process = subprocess.Popen(
+                [*command, *args], env=env, stdout=out, stderr=subprocess.STDOUT, cwd=tmp_path
+            )
+
+    @property
+    def output(self) -> str:
+        return self.log.read_text()
+
+    @property
+    def urls(self) -> list[str]:
+        return [f"http://127.0.0.1:{self.base + i}" for i in range(4)]
+
+    def wait_running(self, seconds: float = 240) -> float:
         started = time.monotonic()
-        while "Running" not in log.read_text():
-            assert process.poll() is None, log.read_text()
-            assert time.monotonic() - started < 120, log.read_text()
+        while "Running" not in self.output:
+            assert self.process.poll() is None, self.output
+            assert time.monotonic() - started < seconds, self.output
             time.sleep(0.5)
-        ready_in = time.monotonic() - started
+        return time.monotonic() - started
+
+    def ports(self) -> list[int]:
+        """The four service ports and the embedded broker's."""
+        broker = re.search(r"embedded broker on 127\.0\.0\.1:(\d+)", self.output)
+        assert broker, self.output
+        return [self.base + i for i in range(4)] + [int(broker.group(1))]
+
+    def children(self) -> set[int]:
+        return children_of(self.process.pid)
+
+    def stop(self, sig: signal.Signals) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+        return self.process.wait(timeout=60)
+
+
+def children_of(pid: int) -> set[int]:
+    found = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError):
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if int(fields[1]) == pid:
+                found.add(int(stat.parent.name))
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def listening(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def assert_all_gone(pids: set[int], ports: list[int], since: float, output: str) -> None:
+    """Bounded wait for the condition; the bound is what mch up promises, measured from the signal."""
+    while any(alive(p) for p in pids) or any(listening(p) for p in ports):
+        left = [p for p in pids if alive(p)], [p for p in ports if listening(p)]
+        assert time.monotonic() - since < STOP_BOUND, f"left behind: {left}\n{output}"
+        time.sleep(0.1)
+    print(
+        f"all {len(pids)} children gone, {len(ports)} ports free in {time.monotonic() - since:.1f} s"
+    )
+
+
+def test_mch_up_runs_the_platform_and_the_readme_example_moves_the_province(tmp_path: Path) -> None:
+    up = Up(tmp_path, free_base_port(), "--demo-communes", "0", sigint=True)
+    try:
+        ready_in = up.wait_running()
         print(f"mch up: all four /readyz 200 and demo org units loaded in {ready_in:.1f} s")
-        for url in urls:
+        for url in up.urls:
             assert httpx.get(f"{url}/readyz").status_code == 200
-        records, reporting = urls[0], urls[3]
+        records, reporting = up.urls[0], up.urls[3]
         tokens = json.loads((tmp_path / "data" / "tokens.json").read_text())
         assert set(tokens) == {
             "admin",
@@ -114,6 +186,7 @@ def test_mch_up_runs_the_platform_and_the_readme_example_moves_the_province(tmp_
             ).json()
             measured = next(v for v in body["values"] if v["indicator"] == "U5_MEASURED")
             if measured["numerator"] == 1:
+                assert (measured["denominator"], measured["value"]) == (1, 1.0), body
                 break
             assert time.monotonic() - sent < 30, body
             time.sleep(0.05)
@@ -122,12 +195,71 @@ def test_mch_up_runs_the_platform_and_the_readme_example_moves_the_province(tmp_
             f"{records}/v1/events", json=readme_example(), headers=auth("facility"), timeout=30
         )
         assert [r["status"] for r in again.json()["results"]] == ["duplicate", "duplicate"]
+        children, ports = up.children(), up.ports()
+        assert len(children) == 5, up.output  # the broker and four services
     finally:
-        process.send_signal(signal.SIGINT)
-        code = process.wait(timeout=60)
-    output = log.read_text()
-    assert code == 0, output
-    assert output.count(" stopped") == 4, output
-    for url in urls:
+        up.process.send_signal(signal.SIGINT)  # Ctrl-C
+        stopped = time.monotonic()
+    assert_all_gone(children, ports, stopped, up.output)
+    assert up.process.wait(timeout=60) == 0, up.output
+    for name in ("records", "immunization", "growth", "reporting", "embedded broker"):
+        assert f"  {name} stopped" in up.output
+    for url in up.urls:
         with pytest.raises(httpx.ConnectError):
             httpx.get(f"{url}/healthz", timeout=2)
+
+
+def test_sigterm_stops_everything_mch_up_started(tmp_path: Path) -> None:
+    up = Up(tmp_path, free_base_port(), "--demo-communes", "0")
+    try:
+        up.wait_running()
+        children, ports = up.children(), up.ports()
+        assert len(children) == 5, up.output
+    finally:
+        up.process.send_signal(signal.SIGTERM)
+        stopped = time.monotonic()
+    assert_all_gone(children, ports, stopped, up.output)
+    assert up.process.wait(timeout=60) == 0, up.output
+    assert "SIGTERM: stopping" in up.output
+
+
+def test_a_service_that_dies_is_named_and_the_rest_is_stopped(tmp_path: Path) -> None:
+    up = Up(tmp_path, free_base_port(), "--demo-communes", "0")
+    try:
+        up.wait_running()
+        children, ports = up.children(), up.ports()
+        growth = next(
+            p for p in children if b"serve\x00growth" in Path(f"/proc/{p}/cmdline").read_bytes()
+        )
+        os.kill(growth, signal.SIGKILL)
+        died = time.monotonic()
+        code = up.process.wait(timeout=60)
+    finally:
+        up.stop(signal.SIGTERM)
+    assert code == 1, up.output
+    assert "growth was killed by SIGKILL" in up.output
+    assert "last lines of" in up.output
+    assert_all_gone(children, ports, died, up.output)
+
+
+def test_a_busy_port_is_named_before_anything_starts(tmp_path: Path) -> None:
+    def up(*args: str) -> subprocess.CompletedProcess[str]:
+        command = [MCH, "up", "--data-dir", str(tmp_path / "data"), *args]
+        return subprocess.run(command, capture_output=True, text=True, timeout=60, cwd=tmp_path)
+
+    base = free_base_port()
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", base + 2))
+        taken.listen()
+        result = up("--base-port", str(base))
+        assert result.returncode != 0
+        assert result.stderr.strip().splitlines() == [
+            f"mch up: port {base + 2} is in use (growth); free it or choose other ports with "
+            "--base-port"
+        ], result.stdout + result.stderr
+        assert not (tmp_path / "data").exists(), "nothing was started or created"
+
+        broker = up("--base-port", str(free_base_port()), "--broker-port", str(base + 2))
+        assert broker.returncode != 0
+        assert f"port {base + 2} is in use (embedded broker)" in broker.stderr, broker.stderr
+        assert "--broker-port" in broker.stderr

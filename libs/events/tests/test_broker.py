@@ -33,9 +33,9 @@ def test_tls_gives_an_ssl_context() -> None:
 def test_sasl_mechanisms(mechanism: str, kind: type[BaseSecurity]) -> None:
     settings = KafkaSettings(
         security_protocol="SASL_SSL",
-        sasl_mechanism=mechanism,  # type: ignore[arg-type]
+        sasl_mechanism=mechanism,
         sasl_username="records",
-        sasl_password="s3cret",  # type: ignore[arg-type]
+        sasl_password="s3cret",
     )
     security = settings.security()
     assert isinstance(security, kind)
@@ -61,4 +61,4 @@ def test_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> 
     assert settings.bootstrap_servers == "k1:9093,k2:9093"
     assert isinstance(settings.security(), SASLScram512)
     broker = make_broker(settings, service="growth")
-    assert broker.config.client_id == "mch-growth"  # type: ignore[attr-defined]
+    assert broker.config.client_id == "mch-growth"

@@ -19,7 +19,8 @@ COMMITTED = CONTRACT_DIR / "jsonschema"
 def committed(name: str) -> dict[str, Any]:
     path = COMMITTED / f"{name}.json"
     assert path.exists(), f"{path} is missing: run `mch schemas export` and commit it"
-    return json.loads(path.read_text())
+    document: dict[str, Any] = json.loads(path.read_text())
+    return document
 
 
 @pytest.mark.parametrize("name", sorted(EVENT_TYPES))

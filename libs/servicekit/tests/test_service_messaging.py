@@ -8,7 +8,7 @@ import asyncio
 import datetime as dt
 import json
 import uuid
-from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
@@ -65,7 +65,9 @@ def database(request: pytest.FixtureRequest, tmp_path: object, pg_databases: obj
     return pg_databases()  # type: ignore[operator,no-any-return]
 
 
-async def start_app(broker: EmbeddedBroker, database: str) -> tuple[FastAPI, AsyncIterator[None]]:
+async def start_app(
+    broker: EmbeddedBroker, database: str
+) -> tuple[FastAPI, AbstractAsyncContextManager[object]]:
     engine = make_engine(database)
     metadata_for([processed_table("probe"), outbox_table("probe")]).create_all(engine)
     engine.dispose()
@@ -75,7 +77,7 @@ async def start_app(broker: EmbeddedBroker, database: str) -> tuple[FastAPI, Asy
         kafka=KafkaSettings(bootstrap_servers=broker.bootstrap_servers),
     )
     app.state.ctx.subscribe(topics.FACILITY_EVENTS, apply=echo)
-    return app, app.router.lifespan_context(app)  # type: ignore[return-value]
+    return app, app.router.lifespan_context(app)
 
 
 async def produce(broker: EmbeddedBroker, records: list[tuple[bytes, dict[str, str]]]) -> None:
@@ -191,6 +193,8 @@ async def test_health_and_readiness(kafka_broker: EmbeddedBroker, tmp_path: obje
         assert ready.status_code == 200
         assert ready.json()["checks"]["database"] == "ok"
         kafka_broker.kill()
-        not_ready = await client.get("/readyz")
+        async with asyncio.timeout(60):  # the broker is checked in the background
+            while (not_ready := await client.get("/readyz")).status_code == 200:  # noqa: ASYNC110
+                await asyncio.sleep(0.2)
         assert not_ready.status_code == 503
         assert not_ready.json()["checks"]["broker"] != "ok"

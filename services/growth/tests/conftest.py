@@ -19,7 +19,7 @@ from mch_events import topics
 from mch_events.consume import apply_events
 from mch_events.contracts import growth as g
 from mch_events.contracts import records as r
-from mch_events.envelope import new_event
+from mch_events.envelope import CloudEvent, new_event
 from mch_events.outbox import outbox_table
 from mch_growth import processing
 from mch_servicekit.db import make_engine
@@ -98,7 +98,9 @@ def send(growth_engine: Engine) -> Callable[..., list[str]]:
     """Apply events of ``mch.records.v1`` as the consumer does, in one batch; their statuses."""
 
     def send(*models: BaseModel) -> list[str]:
-        events = [(new_event(m, source="mch-records"), {}) for m in models]
+        events: list[tuple[CloudEvent, dict[str, str]]] = [
+            (new_event(m, source="mch-records"), {}) for m in models
+        ]
         results = apply_events(
             growth_engine, "mch-growth", events, processing.apply, service="growth"
         )

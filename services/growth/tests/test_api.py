@@ -15,7 +15,7 @@ from mch_platform.testing import bearer
 
 GOOD: dict[str, Any] = {
     "case_id": "c1",
-    "sex": 1,
+    "sex": "M",
     "birth_date": "2023-01-01",
     "visit_date": "2024-02-05",
     "weight_kg": 9.0,
@@ -43,7 +43,7 @@ def test_scores_a_visit_rounded_with_classification_and_provenance(client: TestC
     (result,) = post(client, [GOOD])
     # lhfa boys 400 at 75.7 cm (standing + 0.7): L 1, M 77.0812, S 0.03157
     assert result["lhaz"] == round((75.7 / 77.0812 - 1) / 0.03157, 2) == -0.57
-    assert result["case_id"] == "c1"
+    assert (result["case_id"], result["sex"]) == ("c1", "M")
     assert result["age_days"] == 400
     assert all(isinstance(result[z], float) for z in ("waz", "whz", "baz", "hcaz", "acaz"))
     assert all(round(result[z], 2) == result[z] for z in ("waz", "whz", "baz", "hcaz", "acaz"))
@@ -101,6 +101,45 @@ def test_bad_items_get_their_own_reason(client: TestClient) -> None:
     assert (oedema["waz"], oedema["whz"], oedema["baz"]) == (None, None, None)
     assert oedema["classification"]["wasting"] == "severe"
     assert results[5]["case_id"] is None
+
+
+@pytest.mark.parametrize(
+    ("given", "read"),
+    [("M", "M"), ("F", "F"), ("male", "M"), ("Female", "F"), ("FEMALE", "F"), (" m ", "M")],
+)
+def test_sex_is_m_or_f_or_an_alias_and_comes_back_m_or_f(
+    client: TestClient, given: str, read: str
+) -> None:
+    (result,) = post(client, [{**GOOD, "sex": given}])
+    (canonical,) = post(client, [{**GOOD, "sex": read}])
+    assert result["sex"] == read
+    assert result == canonical
+
+
+@pytest.mark.parametrize("given", [1, 2, "1", "X", "women", True])
+def test_other_spellings_of_sex_are_refused(client: TestClient, given: object) -> None:
+    (result,) = post(client, [{**GOOD, "sex": given}])
+    assert (result["reason"], result["sex"], result["waz"]) == ("invalid_sex", None, None)
+
+
+def test_missing_sex_is_named(client: TestClient) -> None:
+    (result,) = post(client, [{k: v for k, v in GOOD.items() if k != "sex"}])
+    assert (result["reason"], result["sex"]) == ("missing_sex", None)
+
+
+@pytest.mark.parametrize("given", ["H", "h", "standing", "Standing"])
+def test_measured_reads_the_position_and_its_aliases(client: TestClient, given: str) -> None:
+    (result,) = post(client, [{**GOOD, "measured": given}])
+    (standing,) = post(client, [{**GOOD, "measured": "standing"}])
+    assert result == standing
+
+
+def test_the_openapi_document_gives_the_spellings(client: TestClient) -> None:
+    operation = client.get("/openapi.json").json()["paths"]["/v1/zscores"]["post"]
+    item = operation["requestBody"]["content"]["application/json"]["schema"]["items"]
+    assert item["properties"]["sex"]["enum"] == ["M", "F"]
+    measured = item["properties"]["measured"]["anyOf"][0]
+    assert measured["enum"] == ["lying", "standing"]
 
 
 def test_flags_and_implausible_position_are_reported(client: TestClient) -> None:

@@ -22,7 +22,7 @@ from importlib import resources
 from typing import TypeVar
 
 from mch_immunization.domain.engine import DoseEntry, GivenDose, Person, forecast
-from mch_immunization.domain.schedule import Schedule, load_schedule, shift
+from mch_immunization.domain.schedule import DoseRule, Schedule, load_schedule, shift
 
 AS_OF = dt.date(2026, 6, 30)
 T = TypeVar("T")
@@ -60,34 +60,13 @@ def _history(
         previous: dt.date | None = None
         for i in schedule.series_rules[series]:
             rule = schedule.rules[i]
-            offered = [
-                since for prefix, since in rule.scope if any(c.startswith(prefix) for c in codes)
-            ]
-            if rule.scope and not offered:
+            target = _target(rule, birth, previous, codes)
+            if target is None:
                 break
-            if rule.recommended_age is not None:
-                target = shift(birth, *rule.recommended_age)
-            elif rule.recommended_offset is not None and previous is not None:
-                target = shift(previous, *rule.recommended_offset)
-            else:
-                break
-            if previous is not None and rule.min_interval is not None:
-                target = max(target, shift(previous, *rule.min_interval))
-            if offered:
-                target = max(target, min(offered), rule.effective_from)
-            if rule.max_age is not None and target >= shift(birth, *rule.max_age):
-                break  # born before the roll-out reached the province
             # Birth doses are given at the facility of birth: late by days, not months.
-            birth_dose = rule.recommended_age == (0, 0)
-            if habit < 0.70:
-                given = target + dt.timedelta(days=rng.randint(0, 1 if birth_dose else 10))
-            elif habit < 0.88:
-                late = rng.randint(1, 20) if birth_dose else rng.randint(15, 120)
-                given = target + dt.timedelta(days=late)
-            else:
-                if rng.random() < 0.35:
-                    break  # drops out of this series
-                given = target + dt.timedelta(days=rng.randint(0, 60))
+            given = _given_on(rng, habit, target, birth_dose=rule.recommended_age == (0, 0))
+            if given is None:
+                break  # drops out of this series
             if rng.random() < 0.03:
                 early = target - dt.timedelta(days=rng.randint(1, 12))
                 if birth <= early <= AS_OF:
@@ -98,6 +77,43 @@ def _history(
             previous = given
     rng.shuffle(doses)
     return doses
+
+
+def _target(
+    rule: DoseRule, birth: dt.date, previous: dt.date | None, codes: tuple[str, ...]
+) -> dt.date | None:
+    """When the dose should be given, or ``None`` when it (and the rest of its series) is not
+    offered to this child."""
+    offered = [since for prefix, since in rule.scope if any(c.startswith(prefix) for c in codes)]
+    if rule.scope and not offered:
+        return None
+    if rule.recommended_age is not None:
+        target = shift(birth, *rule.recommended_age)
+    elif rule.recommended_offset is not None and previous is not None:
+        target = shift(previous, *rule.recommended_offset)
+    else:
+        return None
+    if previous is not None and rule.min_interval is not None:
+        target = max(target, shift(previous, *rule.min_interval))
+    if offered:
+        target = max(target, min(offered), rule.effective_from)
+    if rule.max_age is not None and target >= shift(birth, *rule.max_age):
+        return None  # born before the roll-out reached the province
+    return target
+
+
+def _given_on(
+    rng: random.Random, habit: float, target: dt.date, *, birth_dose: bool
+) -> dt.date | None:
+    """When a child of this habit gets a dose due on ``target``; ``None``: never."""
+    if habit < 0.70:
+        return target + dt.timedelta(days=rng.randint(0, 1 if birth_dose else 10))
+    if habit < 0.88:
+        late = rng.randint(1, 20) if birth_dose else rng.randint(15, 120)
+        return target + dt.timedelta(days=late)
+    if rng.random() < 0.35:
+        return None
+    return target + dt.timedelta(days=rng.randint(0, 60))
 
 
 def build_children(
@@ -111,7 +127,7 @@ def build_children(
         province = rng.choices(codes, weights)[0]
         person = Person(
             birth_date=birth,
-            sex=rng.choice(("female", "male")),
+            sex=rng.choice(("F", "M")),
             residence=f"{rng.randrange(10000, 32000):05d}",
             residence_ancestors=(province,),
         )

@@ -22,7 +22,7 @@ def client(catalog: ScheduleCatalog) -> TestClient:
 
 CHILD = {
     "birth_date": "2025-01-15",
-    "sex": "male",
+    "sex": "M",
     "residence": "16003",
     "residence_ancestors": ["38"],
 }
@@ -107,7 +107,7 @@ def test_unknown_schedule_message_lists_the_known_ones(client: TestClient) -> No
 
 
 def test_edd_selects_the_womens_schedule(client: TestClient) -> None:
-    woman = {"birth_date": "1998-05-10", "sex": "female"}
+    woman = {"birth_date": "1998-05-10", "sex": "F"}
     body = {"as_of": "2024-07-01", "person": woman, "edd": "2025-03-01", "doses": []}
     response = client.post("/v1/forecast", json=body)
     assert response.status_code == 200
@@ -117,6 +117,31 @@ def test_edd_selects_the_womens_schedule(client: TestClient) -> None:
         ("TT", 1, "due"),
         ("TT", 2, "upcoming"),
     ]
+
+
+@pytest.mark.parametrize("sex", ["F", "female", "Female", "FEMALE", " f "])
+def test_sex_is_f_or_an_alias_of_it(client: TestClient, sex: str) -> None:
+    woman = {"birth_date": "1998-05-10", "sex": sex}
+    body = {"as_of": "2024-07-01", "person": woman, "edd": "2025-03-01", "doses": []}
+    response = client.post("/v1/forecast", json=body)
+    assert response.status_code == 200, response.text
+    assert response.json()["doses"][0]["status"] == "due"
+
+
+@pytest.mark.parametrize("sex", ["M", "male", "MALE", "m"])
+def test_a_man_is_not_on_the_womens_schedule_however_spelt(client: TestClient, sex: str) -> None:
+    man = {"birth_date": "1998-05-10", "sex": sex}
+    body = {"as_of": "2024-07-01", "person": man, "edd": "2025-03-01", "doses": []}
+    response = client.post("/v1/forecast", json=body)
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["body", "person", "sex"]
+
+
+@pytest.mark.parametrize("sex", ["X", "", "2", "women"])
+def test_other_spellings_of_sex_are_refused(client: TestClient, sex: str) -> None:
+    response = client.post("/v1/forecast", json=_body(person={**CHILD, "sex": sex}))
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["body", "person", "sex"]
 
 
 def test_list_schedules(client: TestClient) -> None:
@@ -167,7 +192,7 @@ def test_router_serves_the_catalog_it_is_given(child_document: dict[str, Any]) -
         "vn-epi-child-2024@2.0"
     ]
     response = client.post(
-        "/v1/forecast", json=_body(edd="2025-09-01", person={**CHILD, "sex": "female"})
+        "/v1/forecast", json=_body(edd="2025-09-01", person={**CHILD, "sex": "F"})
     )
     assert response.status_code == 422
     assert response.json()["detail"][0]["loc"] == ["body", "schedule"]

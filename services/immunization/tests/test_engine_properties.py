@@ -34,7 +34,7 @@ def add(start: dt.date, span: Span) -> dt.date:
 
 
 def _person(birth: dt.date, province: str = "38") -> Person:
-    return Person(birth, "female", residence="16003", residence_ancestors=(province,))
+    return Person(birth, "F", residence="16003", residence_ancestors=(province,))
 
 
 @st.composite

@@ -16,7 +16,7 @@ from mch_immunization.domain.schedule import Schedule
 
 D = dt.date
 BIRTH = D(2025, 1, 15)
-CHILD = Person(BIRTH, "female", residence="16003", residence_ancestors=("38",))
+CHILD = Person(BIRTH, "F", residence="16003", residence_ancestors=("38",))
 
 
 @dataclass(frozen=True)

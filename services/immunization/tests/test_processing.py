@@ -15,15 +15,16 @@ from typing import Any
 
 import pytest
 from pydantic import BaseModel
-from sqlalchemy import delete, select
-from sqlmodel import Session
+from sqlalchemy import delete
+from sqlmodel import Session, col, select
 
 from mch_events.consume import BatchSummary, apply_events
 from mch_events.contracts import records as r
 from mch_events.contracts.immunization import ImmunizationStatusChanged
-from mch_events.envelope import new_event
+from mch_events.envelope import CloudEvent, new_event
 from mch_events.outbox import outbox_table
 from mch_immunization.catalog import ScheduleBook
+from mch_immunization.domain.status import DOSE_FACTS
 from mch_immunization.forecasting import Forecaster
 from mch_immunization.handlers import Reforecasting
 from mch_immunization.orgunits import OrgUnits
@@ -55,7 +56,9 @@ class Service:
 
     def send(self, *models: BaseModel) -> list[str]:
         """Consume one batch, then run the job it wakes."""
-        events = [(new_event(m, source="mch-records"), {}) for m in models]
+        events: list[tuple[CloudEvent, dict[str, str]]] = [
+            (new_event(m, source="mch-records"), {}) for m in models
+        ]
         results = apply_events(
             self.engine, "mch-immunization", events, self.consumer, service="immunization"
         )
@@ -64,15 +67,26 @@ class Service:
         return [result.status for result in results]
 
     def published(self) -> list[tuple[str, str, str | None, int | None, bool]]:
-        """What was staged since the last call: (person, status, vaccine, dose, holds)."""
+        """What was staged since the last call: (person, status, vaccine, dose, holds), leaving
+        out the facts of single doses (``dose_published`` has them)."""
         return [(e.person_id.hex[:4], e.status, e.vaccine, e.dose, e.holds) for e in self.events()]
 
-    def events(self) -> list[ImmunizationStatusChanged]:
+    def dose_published(self) -> list[tuple[str, str, str | None, int | None, bool, dt.date]]:
+        """The facts of single doses staged since the last call, with their date."""
+        return [
+            (e.person_id.hex[:4], e.status, e.vaccine, e.dose, e.holds, e.since)
+            for e in self.events(doses=True)
+            if e.status in DOSE_FACTS
+        ]
+
+    def events(self, *, doses: bool = False) -> list[ImmunizationStatusChanged]:
+        """Everything staged since the last call (the facts of single doses only if ``doses``)."""
         with Session(self.engine) as session:
-            rows = session.exec(select(Outbox).order_by(Outbox.id)).all()  # type: ignore[call-overload, arg-type]
+            rows = session.exec(select(Outbox).order_by(col(Outbox.id))).all()
             session.execute(delete(Outbox))
             session.commit()
-        return [ImmunizationStatusChanged.model_validate_json(row.payload) for (row,) in rows]
+        events = [ImmunizationStatusChanged.model_validate_json(row.payload) for row in rows]
+        return [e for e in events if doses or e.status not in DOSE_FACTS]
 
     def person(self, person_id: uuid.UUID) -> ImmunizationPerson:
         with Session(self.engine) as session:
@@ -86,12 +100,12 @@ class Service:
 
     def overdue(self, person_id: uuid.UUID) -> list[tuple[str, int, dt.date, dt.date | None]]:
         with Session(self.engine) as session:
-            rows = session.exec(  # type: ignore[call-overload]
+            rows = session.exec(
                 select(ImmunizationOverdue)
-                .where(ImmunizationOverdue.person_id == str(person_id))
-                .order_by(ImmunizationOverdue.vaccine, ImmunizationOverdue.dose)
+                .where(col(ImmunizationOverdue.person_id) == str(person_id))
+                .order_by(col(ImmunizationOverdue.vaccine), col(ImmunizationOverdue.dose))
             ).all()
-        return [(o.vaccine, o.dose, o.since, o.until) for (o,) in rows]
+        return [(o.vaccine, o.dose, o.since, o.until) for o in rows]
 
 
 @pytest.fixture
@@ -134,7 +148,7 @@ def dose(
         person_id=pid,
         facility="TYT-38004",
         date=day,
-        vaccine=vaccine,  # type: ignore[arg-type]
+        vaccine=vaccine,
         sex="F",
         birth_date=born,
         residence="38004",
@@ -188,6 +202,9 @@ def test_an_overdue_dose_ends_when_given_and_is_not_announced_again(service: Ser
         "child",
     )
     assert service.overdue(a)[1] == ("PENTA", 1, D(2026, 10, 29), D(2026, 11, 20))
+    # The dose given is announced too, as a valid (and, two months late, not timely) dose.
+    service.send(dose(a, "OPV", D(2026, 11, 20)))
+    assert service.dose_published() == [("aaaa", "dose_valid", "OPV", 1, True, D(2026, 11, 20))]
     # The same records again (a replay, a re-sent state): nothing changed, nothing published.
     service.send(child(a), given)
     service.job.run()
@@ -401,7 +418,7 @@ def orgunit(code: str, level: str, parent: str | None) -> r.OrgUnit:
         name=code,
         level=level,
         parent=parent,
-        valid_from=D(2020, 1, 1),  # type: ignore[arg-type]
+        valid_from=D(2020, 1, 1),
     )
 
 
@@ -444,7 +461,9 @@ def test_the_job_forecasts_everyone_over_several_full_chunks(
     service: Service, caplog: pytest.LogCaptureFixture
 ) -> None:
     people = [uuid.uuid4() for _ in range(450)]  # two full chunks of 200, then 50
-    events = [(new_event(child(pid), source="mch-records"), {}) for pid in people]
+    events: list[tuple[CloudEvent, dict[str, str]]] = [
+        (new_event(child(pid), source="mch-records"), {}) for pid in people
+    ]
     results = apply_events(
         service.engine, "mch-immunization", events, service.consumer, service="immunization"
     )
@@ -453,8 +472,8 @@ def test_the_job_forecasts_everyone_over_several_full_chunks(
         asyncio.run(service.job.tick())  # what the service runs every second
     assert [r for r in caplog.records if r.levelno >= logging.WARNING] == []
     with Session(service.engine) as session:
-        forecast = session.exec(  # type: ignore[call-overload]
-            select(ImmunizationPerson.person_id).where(ImmunizationPerson.forecast_on == TODAY)
+        forecast = session.exec(
+            select(ImmunizationPerson.person_id).where(col(ImmunizationPerson.forecast_on) == TODAY)
         ).all()
-    assert {row[0] for row in forecast} == {str(pid) for pid in people}
+    assert set(forecast) == {str(pid) for pid in people}
     assert service.job.run() == 0  # nobody is left due

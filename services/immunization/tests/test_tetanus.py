@@ -20,7 +20,7 @@ from mch_immunization.domain.engine import (
 from mch_immunization.domain.schedule import Schedule, load_schedule
 
 D = dt.date
-WOMAN = Person(D(1998, 5, 10), "female", residence="16003", residence_ancestors=("38",))
+WOMAN = Person(D(1998, 5, 10), "F", residence="16003", residence_ancestors=("38",))
 FIRST_EDD = D(2025, 3, 1)  # pregnancy from 2024-05-25 (280 days)
 SECOND_EDD = D(2028, 6, 1)  # pregnancy from 2027-08-26
 TT1, TT2 = GivenDose("TT", D(2024, 7, 1)), GivenDose("TT", D(2024, 8, 5))
@@ -145,7 +145,7 @@ def test_childhood_dtp_counts_only_when_enabled(women_document: dict[str, Any]) 
 
 def test_women_schedule_refuses_men_and_has_no_fic(women_schedule: Schedule) -> None:
     with pytest.raises(InputError) as refused:
-        forecast(women_schedule, Person(D(1990, 1, 1), "male"), [], D(2024, 1, 1))
+        forecast(women_schedule, Person(D(1990, 1, 1), "M"), [], D(2024, 1, 1))
     assert refused.value.problems[0][0] == ("person", "sex")
     result = forecast(women_schedule, WOMAN, [], D(2024, 1, 1))
     with pytest.raises(ValueError, match="no fully-immunized set"):

@@ -30,6 +30,7 @@ from mch_servicekit.db import make_engine
 sys.path.insert(0, str(Path(__file__).parent))  # the tests import records_helpers
 
 from records_helpers import (
+    TODAY,
     Clinic,
     GateHarness,
     RunningService,
@@ -94,7 +95,7 @@ def _copy(templates: dict[str, str], kind: str, folder: Path) -> Iterator[str]:
         _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-_FILLED_BY_TESTS = [m.__tablename__ for m in MODELS if m is not OrgUnitVersion]  # type: ignore[attr-defined]
+_FILLED_BY_TESTS = [str(m.__tablename__) for m in MODELS if m is not OrgUnitVersion]
 
 
 def _emptied(url: str) -> str:
@@ -162,7 +163,9 @@ def api(records_db: str) -> Iterator[TestClient]:
     """The service's HTTP API on SQLite, then on PostgreSQL, without its broker, subscribers and
     relay (what it publishes stays in the outbox)."""
     app = create_app(
-        RecordsSettings(database_url=records_db), KafkaSettings(bootstrap_servers=NO_BROKER)
+        RecordsSettings(database_url=records_db),
+        KafkaSettings(bootstrap_servers=NO_BROKER),
+        today=lambda: TODAY,
     )
     # Not entered: the lifespan, which starts the broker, does not run. The token may do
     # everything everywhere; access itself is tested in test_access.py.

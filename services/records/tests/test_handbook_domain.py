@@ -66,7 +66,7 @@ def delivery(on: dt.date, *babies: f.Baby) -> h.StoredRecord:
 
 
 def baby(outcome: str = "live", weight_g: int | None = 3100) -> f.Baby:
-    return f.Baby(child_id=uuid.uuid4(), sex="F", outcome=outcome, weight_g=weight_g)  # type: ignore[arg-type]
+    return f.Baby(child_id=uuid.uuid4(), sex="F", outcome=outcome, weight_g=weight_g)
 
 
 def check(birth: h.StoredRecord, on: dt.date, **fields: Any) -> h.StoredRecord:

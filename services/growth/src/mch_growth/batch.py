@@ -34,9 +34,10 @@ from mch_growth.domain.intake import (
     parse_number,
     parse_oedema,
     parse_position,
+    parse_sex,
 )
 from mch_growth.domain.reference import FloatArray
-from mch_growth.domain.zscores import BoolArray, Indicator, Sex, compute_zscores, round2
+from mch_growth.domain.zscores import BoolArray, Indicator, compute_zscores, round2
 
 REQUIRED_COLUMNS: Final = (
     "case_id",
@@ -301,9 +302,7 @@ class _ChunkScorer:
         reasons.add(invalid, Reason.INVALID_SEX)
         reasons.add((i for i, text in enumerate(texts) if not text.strip()), Reason.MISSING_SEX)
         sex = np.array([0 if s is None else s for s in sexes], dtype=np.int64)
-        sex_texts = [
-            text if s is None else _SEX_TEXT[s] for s, text in zip(sexes, texts, strict=True)
-        ]
+        sex_texts = [text if s is None else s.code for s, text in zip(sexes, texts, strict=True)]
 
         ordinals = []
         for name in ("birth_date", "visit_date"):
@@ -361,29 +360,6 @@ class _ChunkScorer:
             row[at_sex] = sex_text
             row.extend(tail)
         return out, reasons.rows_with_reason()
-
-
-_SEXES: Final[dict[str, Sex]] = {
-    "m": Sex.MALE,
-    "male": Sex.MALE,
-    "1": Sex.MALE,
-    "f": Sex.FEMALE,
-    "female": Sex.FEMALE,
-    "2": Sex.FEMALE,
-}
-"""As surveys write sex: M/F, male/female (any case) and WHO Anthro's codes 1/2."""
-_SEX_TEXT: Final[dict[Sex, str]] = {Sex.MALE: "M", Sex.FEMALE: "F"}
-
-
-def parse_sex(text: str) -> Sex | None:
-    """``None`` when empty; raises ``ValueError`` for anything but the codes of ``_SEXES``."""
-    key = text.strip().lower()
-    if not key:
-        return None
-    sex = _SEXES.get(key)
-    if sex is None:
-        raise ValueError(text)
-    return sex
 
 
 def _decimal_comma_number(text: str) -> float | None:

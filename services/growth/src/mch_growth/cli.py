@@ -8,7 +8,8 @@ from typing import Annotated, Any
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from typer._click.exceptions import UsageError  # typer carries its own click
+from typer._click.core import Context  # typer carries its own click
+from typer._click.exceptions import UsageError
 from typer.core import TyperCommand
 
 from mch_growth.batch import (
@@ -67,7 +68,7 @@ one line on stderr and exit code 2.
 class _OneLineErrors(TyperCommand):
     """Usage errors (a missing argument, a bad option value) as one line, like the others."""
 
-    def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:
+    def parse_args(self, ctx: Context, args: list[str]) -> list[str]:
         try:
             return super().parse_args(ctx, args)
         except UsageError as error:
@@ -92,19 +93,8 @@ def score(
         int, typer.Option(help="Rows read, scored and written at a time (at least 1).")
     ] = DEFAULT_CHUNK_ROWS,
 ) -> None:
-    if chunk_rows < 1:
-        _fail(f"--chunk-rows must be at least 1, not {chunk_rows}")
-    if not input_file.exists():
-        _fail(f"{input_file}: no such file")
-    if input_file.is_dir():
-        _fail(f"{input_file}: a folder, not a file")
-    if output_csv.is_dir():
-        _fail(f"{output_csv}: a folder; give the output file's name")
-    if output_csv.resolve() == input_file.resolve():
-        _fail(f"{output_csv}: the output must differ from the input")
+    _check_paths(input_file, output_csv, chunk_rows)
     xlsx = input_file.suffix.lower() in (".xlsx", ".xlsm")
-    if input_file.suffix.lower() in (".xls", ".ods"):
-        _fail(f"{input_file}: save it as .xlsx or .csv to score it")
     total = None if xlsx else _count_rows(input_file)
     try:
         output_csv.parent.mkdir(parents=True, exist_ok=True)
@@ -150,6 +140,21 @@ def score(
         f"{summary.rows} rows scored into {output_csv}; "
         f"{summary.rows_with_reason} with a reason (see the reason column)"
     )
+
+
+def _check_paths(input_file: Path, output_csv: Path, chunk_rows: int) -> None:
+    if chunk_rows < 1:
+        _fail(f"--chunk-rows must be at least 1, not {chunk_rows}")
+    if not input_file.exists():
+        _fail(f"{input_file}: no such file")
+    if input_file.is_dir():
+        _fail(f"{input_file}: a folder, not a file")
+    if output_csv.is_dir():
+        _fail(f"{output_csv}: a folder; give the output file's name")
+    if output_csv.resolve() == input_file.resolve():
+        _fail(f"{output_csv}: the output must differ from the input")
+    if input_file.suffix.lower() in (".xls", ".ods"):
+        _fail(f"{input_file}: save it as .xlsx or .csv to score it")
 
 
 def _explain(error: Exception, source: Path, output: Path, partial: Path) -> str:

@@ -18,7 +18,7 @@ from sqlmodel import Session, col, func, select
 from mch_events import outbox, topics
 from mch_events.contracts import growth as g
 from mch_events.contracts import records as r
-from mch_events.contracts.common import Sex as SexCode
+from mch_events.contracts.common import SexCode
 from mch_events.contracts.results import EventResult
 from mch_events.envelope import CloudEvent, new_event
 from mch_events.orgtree import OrgTree, OrgTreeError
@@ -36,7 +36,6 @@ from .storage import SERVICE as _SERVICE
 from .storage import GrowthChild, GrowthOrgUnit, GrowthVisit
 
 SOURCE = "mch-growth"
-SEXES: Final[dict[SexCode, Sex]] = {"M": Sex.MALE, "F": Sex.FEMALE}
 _POSITIONS = {"lying": Position.LYING, "standing": Position.STANDING, None: Position.UNKNOWN}
 _PUBLISHED: Final[tuple[Indicator, ...]] = ("waz", "lhaz", "whz", "baz", "hcaz")
 _MALNOURISHED = (Severity.MODERATE, Severity.SEVERE)
@@ -98,7 +97,7 @@ def _child(session: Session, data: r.PersonState) -> None:
 
 def measurement_of(visit: r.ChildVisitRecorded) -> Measurement:
     return Measurement(
-        sex=SEXES[visit.sex],
+        sex=Sex.of(visit.sex),
         age_days=age_in_days(visit.birth_date, visit.visit_date),
         weight_kg=visit.weight_kg,
         length_height_cm=visit.length_height_cm,

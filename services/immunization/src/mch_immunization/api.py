@@ -8,12 +8,12 @@ from collections.abc import Callable, Sequence
 from fastapi import APIRouter, HTTPException
 from pydantic import BaseModel, ConfigDict, Field
 
+from mch_events.contracts.common import Sex
 from mch_immunization.domain.engine import (
     GivenDose,
     InputError,
     Person,
     Reason,
-    Sex,
     Status,
     forecast,
 )
@@ -25,13 +25,14 @@ from mch_immunization.domain.schedule import (
     load_catalog,
 )
 from mch_servicekit.access import ReadsReference
+from mch_servicekit.guards import SafeJSONRoute
 
 
 class PersonIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     birth_date: dt.date
-    sex: Sex
+    sex: Sex = Field(description="M or F (male and female, in any case, are read as M and F).")
     residence: str = Field(default="", description="Org-unit code of the residence.")
     residence_ancestors: list[str] = Field(
         default_factory=list,
@@ -124,7 +125,7 @@ def create_router(
         def current() -> ScheduleCatalog:
             return fixed
 
-    router = APIRouter(prefix="/v1", tags=["immunization"])
+    router = APIRouter(prefix="/v1", tags=["immunization"], route_class=SafeJSONRoute)
 
     @router.get("/schedules", response_model=list[ScheduleSummary])
     def list_schedules(who: ReadsReference) -> list[ScheduleSummary]:

@@ -10,8 +10,8 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, select
-from sqlmodel import Session
+from sqlalchemy import Engine
+from sqlmodel import Session, select
 
 from .domain.schedule import Schedule, ScheduleCatalog, ScheduleError, load_catalog, load_schedule
 from .storage import ImmunizationSchedule
@@ -40,15 +40,15 @@ class ScheduleBook:
     def refresh(self, session: Session) -> bool:
         """Take in the uploads made since (by any replica); True when the catalog changed."""
         listed = dict(
-            session.exec(  # type: ignore[call-overload]
+            session.exec(
                 select(ImmunizationSchedule.schedule_id, ImmunizationSchedule.version)
             ).all()
         )
         if listed == self._uploaded:
             return False
-        rows = session.exec(select(ImmunizationSchedule)).all()  # type: ignore[call-overload]
+        rows = session.exec(select(ImmunizationSchedule)).all()
         try:
-            uploads = [load_schedule(json.loads(row.document)) for (row,) in rows]
+            uploads = [load_schedule(json.loads(row.document)) for row in rows]
             by_id = {**self._files.schedules, **{s.id: s for s in uploads}}
             catalog = ScheduleCatalog.of(by_id.values())
         except ScheduleError as error:

@@ -8,11 +8,12 @@ import datetime as dt
 import json
 from collections.abc import Callable, Sequence
 
-from sqlalchemy import and_, delete, exists, or_, select, update
+from sqlalchemy import and_, delete, exists, or_, update
 from sqlalchemy.sql.elements import ColumnElement
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
 from mch_events import outbox, topics
+from mch_events.contracts.common import Role
 from mch_events.contracts.immunization import ImmunizationStatusChanged
 from mch_events.envelope import VN_TZ, new_event
 
@@ -23,7 +24,6 @@ from .domain.person import (
     Pregnancy,
     Recorded,
     Residence,
-    Role,
     forecast_date,
     forecast_recorded,
     population_of,
@@ -73,41 +73,44 @@ class Forecaster:
         today = self.today()
         person = ImmunizationPerson
         outdated: list[ColumnElement[bool]] = [
-            person.forecast_on.is_(None),  # type: ignore[union-attr]
-            person.forecast_on < today,  # type: ignore[list-item, operator]
+            col(person.forecast_on).is_(None),
+            col(person.forecast_on) < today,
         ]
         for role in _ROLES:
             schedule = self._schedules.catalog.default_for(population_of(role), today)
             if schedule is not None:
                 outdated.append(
                     and_(
-                        person.role == role,
+                        col(person.role) == role,
                         or_(
-                            person.schedule_version.is_(None),  # type: ignore[union-attr]
-                            person.schedule_version != schedule.label,
+                            col(person.schedule_version).is_(None),
+                            col(person.schedule_version) != schedule.label,
                         ),
                     )
                 )
-        counts = and_(person.voided == False, ~_is_duplicate())  # noqa: E712
+        counts = and_(col(person.voided) == False, ~_is_duplicate())  # noqa: E712
         query = (
             select(person)
-            .where(person.person_id > after, or_(person.pending, and_(counts, or_(*outdated))))  # type: ignore[arg-type]
-            .order_by(person.person_id)
+            .where(
+                col(person.person_id) > after,
+                or_(col(person.pending), and_(counts, or_(*outdated))),
+            )
+            .order_by(col(person.person_id))
             .limit(limit)
             .with_for_update(skip_locked=True)
         )
-        return [row for (row,) in session.exec(query).all()]  # type: ignore[call-overload]
+        return list(session.exec(query).all())
 
     # -- forecasting ---------------------------------------------------------------------------
     def refresh(self, session: Session, people: Sequence[ImmunizationPerson]) -> None:
         """Forecast each (locked) person again; one who no longer counts loses every fact."""
         ids = [p.person_id for p in people]
         duplicates = set(
-            session.exec(  # type: ignore[call-overload]
+            session.exec(
                 select(ImmunizationMerge.duplicate_id).where(
-                    ImmunizationMerge.duplicate_id.in_(ids)  # type: ignore[attr-defined]
+                    col(ImmunizationMerge.duplicate_id).in_(ids)
                 )
-            ).scalars()
+            )
         )
         recorded = _load_recorded(session, [p for p in people if p.person_id not in duplicates])
         for row in people:
@@ -135,8 +138,8 @@ class Forecaster:
             session.execute(
                 update(ImmunizationOverdue)
                 .where(
-                    ImmunizationOverdue.person_id == row.person_id,  # type: ignore[arg-type]
-                    ImmunizationOverdue.until.is_(None),  # type: ignore[union-attr]
+                    col(ImmunizationOverdue.person_id) == row.person_id,
+                    col(ImmunizationOverdue.until).is_(None),
                 )
                 .values(residence=residence)
             )
@@ -154,9 +157,7 @@ class Forecaster:
         today = self.today()
         found = changes(from_json(row.status), {}, None, today)
         session.execute(
-            delete(ImmunizationOverdue).where(
-                ImmunizationOverdue.person_id == row.person_id  # type: ignore[arg-type]
-            )
+            delete(ImmunizationOverdue).where(col(ImmunizationOverdue.person_id) == row.person_id)
         )
         row.forecast, row.forecast_on, row.status, row.pending = None, today, to_json({}), False
         row.residence = residence_on(_residences(row), today)
@@ -218,7 +219,7 @@ def _role(row: ImmunizationPerson) -> Role:
 
 
 def _is_duplicate() -> ColumnElement[bool]:
-    return exists().where(ImmunizationMerge.duplicate_id == ImmunizationPerson.person_id)
+    return exists().where(col(ImmunizationMerge.duplicate_id) == col(ImmunizationPerson.person_id))
 
 
 def _residences(row: ImmunizationPerson) -> tuple[Residence, ...]:
@@ -232,10 +233,10 @@ def _load_recorded(session: Session, people: Sequence[ImmunizationPerson]) -> di
     """What was recorded about each person (voided records left out), in three queries."""
     ids = [p.person_id for p in people]
     doses: dict[str, list[GivenDose]] = {}
-    for (dose,) in session.exec(  # type: ignore[call-overload]
+    for dose in session.exec(
         select(ImmunizationDose).where(
-            ImmunizationDose.person_id.in_(ids),  # type: ignore[attr-defined]
-            ImmunizationDose.voided == False,  # noqa: E712
+            col(ImmunizationDose.person_id).in_(ids),
+            col(ImmunizationDose.voided) == False,  # noqa: E712
         )
     ).all():
         doses.setdefault(dose.person_id, []).append(GivenDose(dose.vaccine, dose.date))
@@ -243,19 +244,19 @@ def _load_recorded(session: Session, people: Sequence[ImmunizationPerson]) -> di
     pregnancies: dict[str, list[Pregnancy]] = {}
     deliveries: dict[str, list[Delivery]] = {}
     if mothers:
-        for (pregnancy,) in session.exec(  # type: ignore[call-overload]
+        for pregnancy in session.exec(
             select(ImmunizationPregnancy).where(
-                ImmunizationPregnancy.mother_id.in_(mothers),  # type: ignore[attr-defined]
-                ImmunizationPregnancy.voided == False,  # noqa: E712
+                col(ImmunizationPregnancy.mother_id).in_(mothers),
+                col(ImmunizationPregnancy.voided) == False,  # noqa: E712
             )
         ).all():
             pregnancies.setdefault(pregnancy.mother_id, []).append(
                 Pregnancy(pregnancy.pregnancy_id, pregnancy.edd)
             )
-        for (birth,) in session.exec(  # type: ignore[call-overload]
+        for birth in session.exec(
             select(ImmunizationBirth).where(
-                ImmunizationBirth.mother_id.in_(mothers),  # type: ignore[attr-defined]
-                ImmunizationBirth.voided == False,  # noqa: E712
+                col(ImmunizationBirth.mother_id).in_(mothers),
+                col(ImmunizationBirth.voided) == False,  # noqa: E712
             )
         ).all():
             deliveries.setdefault(birth.mother_id, []).append(

@@ -7,8 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import threading
 
-from sqlalchemy import select
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from mch_events.contracts.records import OrgUnit
 from mch_events.orgtree import OrgTree, OrgTreeError, OrgUnitNotInForce
@@ -43,9 +42,9 @@ class OrgUnits:
         if tree is None:
             # Read without the lock: the caller may wait for the database, and a thread that
             # holds the database must never wait for this lock.
-            rows = session.exec(select(ImmunizationOrgUnit.version)).all()  # type: ignore[call-overload]
+            rows = session.exec(select(ImmunizationOrgUnit.version)).all()
             try:
-                tree = OrgTree(OrgUnit.model_validate_json(v) for (v,) in rows)
+                tree = OrgTree(OrgUnit.model_validate_json(v) for v in rows)
             except OrgTreeError as error:
                 tree = error
             with self._lock:

@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 
 from pydantic import BaseModel
 from sqlalchemy import update
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from mch_events.consume import BatchSummary
 from mch_events.contracts import records as r
@@ -76,7 +76,7 @@ class RecordsConsumer:
         if changed:
             session.execute(
                 update(ImmunizationPerson)
-                .where(ImmunizationPerson.person_id.in_(changed))  # type: ignore[attr-defined]
+                .where(col(ImmunizationPerson.person_id).in_(changed))
                 .values(pending=True)
             )
         return EventResult(id=event.id, status="accepted")
@@ -163,14 +163,14 @@ class RecordsConsumer:
         merge.surviving_id = surviving_id
         session.add(merge)
         for table, column in (
-            (ImmunizationDose, ImmunizationDose.person_id),
-            (ImmunizationPregnancy, ImmunizationPregnancy.mother_id),
-            (ImmunizationBirth, ImmunizationBirth.mother_id),
+            (ImmunizationDose, col(ImmunizationDose.person_id)),
+            (ImmunizationPregnancy, col(ImmunizationPregnancy.mother_id)),
+            (ImmunizationBirth, col(ImmunizationBirth.mother_id)),
             # Someone merged into the duplicate earlier now counts for the survivor too.
-            (ImmunizationMerge, ImmunizationMerge.surviving_id),
+            (ImmunizationMerge, col(ImmunizationMerge.surviving_id)),
         ):
             session.execute(
-                update(table).where(column == duplicate_id).values({column: surviving_id})  # type: ignore[arg-type]
+                update(table).where(column == duplicate_id).values({column: surviving_id})
             )
         return [duplicate_id, surviving_id]
 

@@ -10,12 +10,22 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Body, HTTPException, Query, Response
 from fastapi.responses import HTMLResponse, PlainTextResponse
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import Engine, or_, select
-from sqlmodel import Session
+from sqlalchemy import Engine, or_
+from sqlmodel import Session, col, select
 
+from mch_events.contracts.records import OrgUnit
 from mch_events.orgtree import OrgTree, OrgTreeError
-from mch_servicekit.access import Action, ManagesReference, ReadsNamed, decide, refuse
+from mch_servicekit.access import (
+    Action,
+    Decision,
+    ManagesReference,
+    Principal,
+    ReadsNamed,
+    decide,
+    refuse,
+)
 from mch_servicekit.access.audit import log_access
+from mch_servicekit.guards import SafeJSONRoute
 
 from . import defaulters_page
 from .api import ForecastOut, ScheduleSummary, schedule_summary
@@ -79,38 +89,20 @@ def create_service_router(
     today: Callable[[], dt.date],
     schedules_changed: Callable[[], None],
 ) -> APIRouter:
-    router = APIRouter(prefix="/v1", tags=["immunization"])
+    router = APIRouter(prefix="/v1", tags=["immunization"], route_class=SafeJSONRoute)
 
     @router.get("/people/{person_id}/immunizations", response_model=PersonForecastOut)
     def person_immunizations(person_id: str, who: ReadsNamed) -> PersonForecastOut:
         """The person's stored forecast and the schedule version that produced it."""
-        with Session(engine) as session:
-            row = session.get(ImmunizationPerson, person_id)
-            merge = session.get(ImmunizationMerge, person_id)
-        if merge is not None:
-            raise HTTPException(404, f"person {person_id} was merged into {merge.surviving_id}")
-        if row is None:
-            raise HTTPException(404, f"unknown person {person_id}")
-        if row.voided:
-            raise HTTPException(404, f"person {person_id} was voided")
-        if row.forecast is None or row.forecast_on is None or row.residence is None:
-            raise HTTPException(404, f"person {person_id} has no forecast yet")
+        found = _stored_forecast(engine, person_id)
         with Session(engine) as session:
             tree = orgunits.tree(session)
-        decision = decide(who, Action.READ_NAMED, orgunit=row.residence, tree=tree, on=today())
+        decision = decide(who, Action.READ_NAMED, orgunit=found.residence, tree=tree, on=today())
         outcome = "allowed" if decision.allowed else "refused"
         log_access(engine, SERVICE, who, "read_immunizations", [person_id], outcome=outcome)
         if not decision.allowed:
             raise refuse(decision)
-        forecast = ForecastOut.model_validate_json(row.forecast)
-        return PersonForecastOut(
-            person_id=row.person_id,
-            population=population_of(row.role),
-            as_of=row.forecast_on,
-            residence=row.residence,
-            schedule_version=forecast.schedule_version,
-            doses=forecast.doses,
-        )
+        return found
 
     @router.get(
         "/defaulters",
@@ -131,21 +123,7 @@ def create_service_router(
             raise HTTPException(
                 422, f"as_of {day} is after today ({now}): forecasts are made as of today"
             )
-        with Session(engine) as session:
-            try:
-                tree = orgunits.tree(session)
-            except OrgTreeError as error:
-                raise HTTPException(
-                    503, f"the org-unit tree is being updated; retry: {error}"
-                ) from None
-            unit = tree.get(orgunit, day)
-            if unit is None:
-                raise HTTPException(404, f"org unit {orgunit!r} is not in force on {day}")
-            decision = decide(who, Action.READ_NAMED, orgunit=orgunit, tree=tree, on=day)
-            rows = []
-            if decision.allowed:
-                codes = [orgunit, *(u.code for u in tree.subtree(orgunit, day))]
-                rows = _overdue_on(session, codes, day)
+        tree, unit, decision, rows = _overdue_in_subtree(engine, orgunits, who, orgunit, day)
         # Logged in a transaction of its own, once the reading one is closed.
         if not decision.allowed:
             log_access(engine, SERVICE, who, "list_defaulters", [orgunit], outcome="refused")
@@ -205,21 +183,66 @@ def create_service_router(
     return router
 
 
+def _stored_forecast(engine: Engine, person_id: str) -> PersonForecastOut:
+    with Session(engine) as session:
+        row = session.get(ImmunizationPerson, person_id)
+        merge = session.get(ImmunizationMerge, person_id)
+    if merge is not None:
+        raise HTTPException(404, f"person {person_id} was merged into {merge.surviving_id}")
+    if row is None:
+        raise HTTPException(404, f"unknown person {person_id}")
+    if row.voided:
+        raise HTTPException(404, f"person {person_id} was voided")
+    if row.forecast is None or row.forecast_on is None or row.residence is None:
+        raise HTTPException(404, f"person {person_id} has no forecast yet")
+    forecast = ForecastOut.model_validate_json(row.forecast)
+    return PersonForecastOut(
+        person_id=row.person_id,
+        population=population_of(row.role),
+        as_of=row.forecast_on,
+        residence=row.residence,
+        schedule_version=forecast.schedule_version,
+        doses=forecast.doses,
+    )
+
+
+def _overdue_in_subtree(
+    engine: Engine, orgunits: OrgUnits, who: Principal, orgunit: str, day: dt.date
+) -> tuple[OrgTree, OrgUnit, Decision, list[OverdueRow]]:
+    """The tree in force, the org unit, whether ``who`` may read its names, and (only then) the
+    doses overdue on ``day`` in its subtree."""
+    with Session(engine) as session:
+        try:
+            tree = orgunits.tree(session)
+        except OrgTreeError as error:
+            raise HTTPException(
+                503, f"the org-unit tree is being updated; retry: {error}"
+            ) from None
+        unit = tree.get(orgunit, day)
+        if unit is None:
+            raise HTTPException(404, f"org unit {orgunit!r} is not in force on {day}")
+        decision = decide(who, Action.READ_NAMED, orgunit=orgunit, tree=tree, on=day)
+        if not decision.allowed:
+            return tree, unit, decision, []
+        codes = [orgunit, *(u.code for u in tree.subtree(orgunit, day))]
+        return tree, unit, decision, _overdue_on(session, codes, day)
+
+
 def _overdue_on(session: Session, codes: list[str], day: dt.date) -> list[OverdueRow]:
     """The doses overdue on ``day`` of the people living in ``codes``."""
     overdue, person = ImmunizationOverdue, ImmunizationPerson
     rows: list[OverdueRow] = []
     for start in range(0, len(codes), _IN_CHUNK):
         query = (
-            select(overdue, person.role, person.birth_date)
-            .join(person, person.person_id == overdue.person_id)  # type: ignore[arg-type]
+            select(overdue, col(person.role), col(person.birth_date))
+            .join(person, col(person.person_id) == overdue.person_id)
             .where(
-                overdue.residence.in_(codes[start : start + _IN_CHUNK]),  # type: ignore[attr-defined]
-                overdue.since <= day,  # type: ignore[operator]
-                or_(overdue.until.is_(None), overdue.until > day),  # type: ignore[union-attr, operator]
+                col(overdue.residence).in_(codes[start : start + _IN_CHUNK]),
+                col(overdue.since) <= day,
+                or_(col(overdue.until).is_(None), col(overdue.until) > day),
             )
         )
-        for dose, role, birth_date in session.exec(query).all():  # type: ignore[call-overload]
+        for dose, role, birth_date in session.exec(query).all():
             rows.append(
                 OverdueRow(
                     person_id=dose.person_id,

@@ -9,11 +9,11 @@ import json
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response
 from pydantic import BaseModel
-from sqlalchemy import select
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
+from mch_events import safejson
 from mch_events.consume import apply_events
 from mch_events.contracts.records import OrgUnit
 from mch_events.contracts.results import EventResult, Problem, ReasonCode
@@ -30,6 +30,7 @@ from mch_servicekit.access import (
     enforce,
 )
 from mch_servicekit.app import ServiceContext, context_of
+from mch_servicekit.guards import SafeJSONRoute, parse_json_body
 
 from .domain import orgunits as orgunit_io
 from .orgunits import ImportSummary, import_versions, stored_versions
@@ -38,10 +39,12 @@ from .publishing import SOURCE
 from .rejections import record_rejection, resolve_rejections
 from .storage import SERVICE, Rejection
 
+MAX_ROW_ID = 2**63 - 1
+"""The largest id PostgreSQL can hold: a larger one in a path is a client error, not a query."""
 MAX_BATCH_EVENTS = 1000
 MAX_BATCH_BYTES = MAX_BATCH_EVENTS * 8 * 1024
 
-router = APIRouter()
+router = APIRouter(route_class=SafeJSONRoute)
 Ctx = Annotated[ServiceContext, Depends(context_of)]
 
 
@@ -137,12 +140,7 @@ async def post_events(
     with machine-readable problems. The response is 200 when every event was accepted or
     harmless, 207 when some were rejected."""
     body = await request.body()
-    if len(body) > MAX_BATCH_BYTES:
-        raise HTTPException(413, f"a batch is limited to {MAX_BATCH_BYTES} bytes; split it")
-    try:
-        parsed = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise HTTPException(400, f"malformed_json: {exc}") from exc
+    parsed = parse_json_body(body, max_bytes=MAX_BATCH_BYTES)
     items = parsed if isinstance(parsed, list) else [parsed]
     if len(items) > MAX_BATCH_EVENTS:
         raise HTTPException(413, f"a batch is limited to {MAX_BATCH_EVENTS} events; split it")
@@ -179,27 +177,31 @@ def list_rejections(
 ) -> list[RejectionView]:
     """Rejected events, newest first, with their reasons; correct and re-submit them to /v1/events
     (or to /v1/rejections/{id}/resubmit)."""
-    query = select(Rejection).order_by(Rejection.received_at.desc()).limit(limit)  # type: ignore[attr-defined]
+    query = select(Rejection).order_by(col(Rejection.received_at).desc()).limit(limit)
     facility = facility or who.facility
     if facility:
         query = query.where(Rejection.source == facility)
     if reason:
         query = query.where(Rejection.reason == reason)
     if not include_resolved:
-        query = query.where(Rejection.resolved_by.is_(None))  # type: ignore[union-attr]
+        query = query.where(col(Rejection.resolved_by).is_(None))
     if facility:
         enforce(
-            who, Action.READ_REJECTIONS, facility=facility, tree=gate.orgunits.tree(), on=_on(None)
+            who,
+            Action.READ_REJECTIONS,
+            facility=facility,
+            tree=gate.orgunits.tree(),
+            on=_on(None, gate),
         )
     with Session(ctx.engine) as session:
-        rows = session.exec(query).all()  # type: ignore[call-overload]
+        rows = session.exec(query).all()
     # Without a facility asked for, the rejections of the facilities the token may see.
     visible = _rejections_visible_to(who, gate)
-    return [_view(row) for (row,) in rows if visible(row.source)]
+    return [_view(row) for row in rows if visible(row.source)]
 
 
 def _rejections_visible_to(who: Principal, gate: Gate) -> Callable[[str | None], bool]:
-    tree, today = gate.orgunits.tree(), _on(None)
+    tree, today = gate.orgunits.tree(), _on(None, gate)
     roots = [u.code for u in tree.versions() if u.parent is None and tree.exists(u.code, today)]
 
     def visible(source: str | None) -> bool:
@@ -220,8 +222,9 @@ def _rejections_visible_to(who: Principal, gate: Gate) -> Callable[[str | None],
 
 def _view(row: Rejection) -> RejectionView:
     try:
-        payload = json.loads(row.payload)
-    except json.JSONDecodeError:
+        # What a rejected event held may be exactly what JSON parsing chokes on.
+        payload = safejson.loads(row.payload.encode("utf-8", "replace"), max_bytes=MAX_BATCH_BYTES)
+    except safejson.JSONRejected:
         payload = row.payload
     return RejectionView(
         id=row.id or 0,
@@ -239,7 +242,11 @@ def _view(row: Rejection) -> RejectionView:
 
 @router.post("/v1/rejections/{rejection_id}/resubmit", response_model=EventResult, tags=["events"])
 async def resubmit(
-    rejection_id: int, request: Request, ctx: Ctx, gate: GateDep, who: SubmitsEvents
+    rejection_id: Annotated[int, Path(ge=1, le=MAX_ROW_ID)],
+    request: Request,
+    ctx: Ctx,
+    gate: GateDep,
+    who: SubmitsEvents,
 ) -> EventResult:
     """Re-submit the corrected version of a rejected event (the body is the corrected CloudEvent,
     under any id). The rejection is resolved once the correction is accepted (or held)."""
@@ -254,10 +261,7 @@ async def resubmit(
         # Another facility's rejection is as unknown to this client as a missing one.
         raise HTTPException(404, f"no rejection {rejection_id}")
     body = await request.body()
-    try:
-        item = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise HTTPException(400, f"malformed_json: {exc}") from exc
+    item = parse_json_body(body, max_bytes=MAX_EVENT_BYTES)
     result = (await asyncio.to_thread(_ingest, ctx, gate, [item], len(body), who))[0]
     if result.status in ("accepted", "duplicate", "held"):
 
@@ -274,6 +278,26 @@ async def resubmit(
 
 
 # -- org units ------------------------------------------------------------------------------------
+
+MAX_IMPORT_BYTES = 16 * 1024 * 1024
+"""A whole country's org units, with every version, is far below this."""
+
+
+def _csv_text(body: bytes) -> str:
+    if len(body) > MAX_IMPORT_BYTES:
+        raise HTTPException(
+            413,
+            {
+                "reason": ReasonCode.PAYLOAD_TOO_LARGE.value,
+                "message": f"the body is {len(body)} bytes; the limit is {MAX_IMPORT_BYTES}",
+            },
+        )
+    try:
+        return body.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise HTTPException(
+            400, {"reason": ReasonCode.INVALID_ENCODING.value, "message": f"not UTF-8: {exc}"}
+        ) from None
 
 
 class OrgUnitRef(BaseModel):
@@ -292,8 +316,8 @@ class OrgUnitView(OrgUnitRef):
     illustrative: bool = False
 
 
-def _on(on: dt.date | None) -> dt.date:
-    return on or dt.datetime.now(dt.UTC).date()
+def _on(on: dt.date | None, gate: Gate) -> dt.date:
+    return on or gate.today()
 
 
 def _ref(unit: OrgUnit) -> OrgUnitRef:
@@ -306,7 +330,7 @@ def get_orgunit(
 ) -> OrgUnitView:
     """An org unit as it is in force on ``on`` (default today), with its children then."""
     tree = gate.orgunits.tree()
-    day = _on(on)
+    day = _on(on, gate)
     unit = tree.get(code, day)
     if unit is None:
         raise HTTPException(404, f"no org unit {code!r} in force on {day}")
@@ -326,7 +350,7 @@ def get_ancestors(
 ) -> list[OrgUnitRef]:
     """The org units ``code`` rolls up into on ``on``, nearest first."""
     try:
-        return [_ref(u) for u in gate.orgunits.tree().ancestors(code, _on(on))]
+        return [_ref(u) for u in gate.orgunits.tree().ancestors(code, _on(on, gate))]
     except OrgUnitNotInForce as exc:
         raise HTTPException(404, str(exc)) from exc
 
@@ -337,7 +361,7 @@ def get_subtree(
 ) -> list[OrgUnit]:
     """Every org unit below ``code`` in force on ``on``."""
     try:
-        return gate.orgunits.tree().subtree(code, _on(on))
+        return gate.orgunits.tree().subtree(code, _on(on, gate))
     except OrgUnitNotInForce as exc:
         raise HTTPException(404, str(exc)) from exc
 
@@ -358,12 +382,12 @@ async def import_orgunits(
 ) -> ImportSummary:
     """Import org-unit versions (JSON list, or CSV with ``Content-Type: text/csv``). The whole
     resulting tree is validated first; changed versions are published on ``mch.records.v1``."""
-    text = (await request.body()).decode("utf-8-sig")
+    body = await request.body()
     try:
         if "csv" in request.headers.get("content-type", ""):
-            units = orgunit_io.from_csv(text)
+            units = orgunit_io.from_csv(_csv_text(body))
         else:
-            units = orgunit_io.from_json(text)
+            units = orgunit_io.from_payload(parse_json_body(body, max_bytes=MAX_IMPORT_BYTES))
     except orgunit_io.OrgUnitFormatError as exc:
         raise HTTPException(422, str(exc)) from exc
 

@@ -8,8 +8,8 @@ from collections import defaultdict
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import and_, func, select
-from sqlmodel import Session
+from sqlalchemy import and_, func
+from sqlmodel import Session, col, select
 
 from .audit import log_access
 from .domain.duplicates import IDENTIFIER_RULES, Candidate, Group, Rule, candidates, pair
@@ -40,15 +40,15 @@ class DuplicateView(BaseModel):
 
 
 def _active() -> list[Any]:
-    return [Person.merged_into.is_(None), Person.voided == False]  # type: ignore[union-attr]  # noqa: E712
+    return [col(Person.merged_into).is_(None), col(Person.voided) == False]  # noqa: E712
 
 
 def _groups(session: Session, rule: Rule, columns: list[Any], *where: Any) -> list[Group]:
     """People sharing the values of ``columns`` (none of them empty), grouped in SQL."""
     filters = [*_active(), *where, *(c.is_not(None) for c in columns)]
     shared = select(*columns).where(*filters).group_by(*columns).having(func.count() > 1).subquery()
-    rows = session.exec(  # type: ignore[call-overload]
-        select(Person.person_id, *columns)
+    rows = session.exec(
+        select(col(Person.person_id), *columns)
         .join(shared, and_(*(c == shared.c[c.key] for c in columns)))
         .where(*filters)
     ).all()
@@ -74,12 +74,11 @@ def find_duplicates(session: Session, limit: int) -> list[DuplicateView]:
         [Person.name_key, Person.birth_date],
         Person.role == "mother",
     )
-    rows = session.exec(select(DuplicateDismissal.person_a, DuplicateDismissal.person_b)).all()  # type: ignore[call-overload]
+    rows = session.exec(select(DuplicateDismissal.person_a, DuplicateDismissal.person_b)).all()
     found: list[Candidate] = candidates(groups, {(a, b) for a, b in rows})[:limit]
     ids = {i for c in found for i in (c.person_a, c.person_b)}
     people = {
-        p.person_id: p
-        for (p,) in session.exec(select(Person).where(Person.person_id.in_(ids)))  # type: ignore[call-overload, attr-defined]
+        p.person_id: p for p in session.exec(select(Person).where(col(Person.person_id).in_(ids)))
     }
     return [
         DuplicateView(

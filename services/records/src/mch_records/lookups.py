@@ -14,10 +14,10 @@ import datetime as dt
 import json
 import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import event, inspect, select
-from sqlmodel import Session
+from sqlalchemy import event, inspect
+from sqlmodel import Session, SQLModel, col, select
 
 from .storage import HeldEvent, Person, Record, Residence, Void
 
@@ -35,6 +35,8 @@ _ID_FIELDS = (
     "record_id",
 )
 _MAX_MERGE_CHAIN = 32
+
+_Row = TypeVar("_Row", bound=SQLModel)
 
 
 def lookups(session: Session) -> Lookups:
@@ -90,7 +92,15 @@ class Lookups:
         """Fetch, in a few queries, the people, records, voids and residences ``ids`` name, the
         people the records are about, the events held waiting for ``ids`` and what those name,
         and which of ``event_ids`` are held."""
-        wanted = set(ids)
+        wanted = self._preload_waiting(set(ids))
+        self._preload_held(event_ids)
+        wanted = {i for i in wanted if i not in self._persons or i not in self._records}
+        if wanted:
+            self._preload_ids(wanted)
+
+    def _preload_waiting(self, wanted: set[str]) -> set[str]:
+        """Loads the events held waiting for ``wanted``; returns ``wanted`` with the ids they
+        name."""
         fresh = [i for i in wanted if i not in self._waiting]
         for i in fresh:
             self._waiting[i] = []
@@ -98,20 +108,22 @@ class Lookups:
             self._waiting[row.waiting_for].append(row)
             self._held[row.event_id] = True
             wanted |= ids_in(json.loads(row.envelope).get("data") or {})
+        return wanted
+
+    def _preload_held(self, event_ids: Iterable[str]) -> None:
         unknown = [e for e in set(event_ids) if e not in self._held]
         for row in self._fetch(HeldEvent, HeldEvent.event_id, unknown):
             self._held[row.event_id] = True
         for e in unknown:
             self._held.setdefault(e, False)
-        wanted = {i for i in wanted if i not in self._persons or i not in self._records}
-        if not wanted:
-            return
+
+    def _preload_ids(self, wanted: set[str]) -> None:
         for row in self._fetch(Person, Person.person_id, list(wanted)):
             self._persons[row.person_id] = row
-        for row in self._fetch(Record, Record.record_id, list(wanted)):
-            self._records[row.record_id] = row
-        for row in self._fetch(Void, Void.target_id, list(wanted)):
-            self._voids[row.target_id] = row
+        for record in self._fetch(Record, Record.record_id, list(wanted)):
+            self._records[record.record_id] = record
+        for void in self._fetch(Void, Void.target_id, list(wanted)):
+            self._voids[void.target_id] = void
         for i in wanted:
             self._persons.setdefault(i, None)
             self._records.setdefault(i, None)
@@ -125,14 +137,14 @@ class Lookups:
         people = [p for p in {*wanted, *subjects} if self._persons.get(p) is not None]
         self._load_residences([p for p in people if p not in self._residences])
 
-    def _fetch(self, model: Any, column: Any, ids: Sequence[str]) -> list[Any]:
+    def _fetch(self, model: type[_Row], column: object, ids: Sequence[str]) -> list[_Row]:
         """Rows by id. What this transaction added is cached already, so the query need not see
         it: not flushing first lets the batch's rows be written together at the end."""
-        rows: list[Any] = []
+        rows: list[_Row] = []
         with self.session.no_autoflush:
             for start in range(0, len(ids), _IN_CHUNK):
                 chunk = ids[start : start + _IN_CHUNK]
-                rows.extend(r for (r,) in self.session.exec(select(model).where(column.in_(chunk))))  # type: ignore[call-overload]
+                rows.extend(self.session.exec(select(model).where(col(column).in_(chunk))))
         return rows
 
     def _get(self, model: Any, key: str) -> Any:
@@ -196,8 +208,8 @@ class Lookups:
         if record_id not in self._waiting:
             if self._waited_for is None:  # one query per transaction spares one per id
                 with self.session.no_autoflush:
-                    rows = self.session.exec(select(HeldEvent.waiting_for).distinct())  # type: ignore[call-overload]
-                    self._waited_for = {w for (w,) in rows}
+                    rows = self.session.exec(select(HeldEvent.waiting_for).distinct())
+                    self._waited_for = set(rows)
             found: list[HeldEvent] = []
             if record_id in self._waited_for:
                 found = list(self._fetch(HeldEvent, HeldEvent.waiting_for, [record_id]))
@@ -210,22 +222,22 @@ class Lookups:
         return self._held[event_id]
 
     def records_of(self, person_id: str) -> list[Record]:
-        rows = self.session.exec(  # type: ignore[call-overload]
-            select(Record).where(Record.person_id == person_id).order_by(Record.care_date)
+        rows = self.session.exec(
+            select(Record).where(col(Record.person_id) == person_id).order_by(col(Record.care_date))
         ).all()
-        return [self._cached_record(row) for (row,) in rows]
+        return [self._cached_record(row) for row in rows]
 
     def children_of_birth(self, birth_id: str) -> list[Person]:
-        rows = self.session.exec(select(Person).where(Person.birth_id == birth_id)).all()  # type: ignore[call-overload]
-        return [self._cached_person(row) for (row,) in rows]
+        rows = self.session.exec(select(Person).where(col(Person.birth_id) == birth_id)).all()
+        return [self._cached_person(row) for row in rows]
 
     def children_of(self, mother_id: str) -> list[Person]:
-        rows = self.session.exec(select(Person).where(Person.mother_id == mother_id)).all()  # type: ignore[call-overload]
-        return [self._cached_person(row) for (row,) in rows]
+        rows = self.session.exec(select(Person).where(col(Person.mother_id) == mother_id)).all()
+        return [self._cached_person(row) for row in rows]
 
     def merged_into(self, person_id: str) -> list[Person]:
-        rows = self.session.exec(select(Person).where(Person.merged_into == person_id)).all()  # type: ignore[call-overload]
-        return [self._cached_person(row) for (row,) in rows]
+        rows = self.session.exec(select(Person).where(col(Person.merged_into) == person_id)).all()
+        return [self._cached_person(row) for row in rows]
 
     def _cached_record(self, row: Record) -> Record:
         self._records[row.record_id] = row

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import select
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from mch_events import outbox, topics
 from mch_events.contracts.records import OrgUnit
@@ -26,8 +25,8 @@ class ImportSummary:
 
 
 def stored_versions(session: Session) -> list[OrgUnit]:
-    rows = session.exec(select(OrgUnitVersion)).all()  # type: ignore[call-overload]
-    return [OrgUnit.model_validate(row.model_dump()) for (row,) in rows]
+    rows = session.exec(select(OrgUnitVersion)).all()
+    return [OrgUnit.model_validate(row.model_dump()) for row in rows]
 
 
 def import_versions(session: Session, units: list[OrgUnit], *, source: str) -> ImportSummary:

@@ -10,13 +10,13 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import uuid
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Query
 from pydantic import BaseModel
-from sqlalchemy import select
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
+from mch_events.contracts.common import Role
 from mch_servicekit.access import (
     Action,
     ChangesNamed,
@@ -28,6 +28,7 @@ from mch_servicekit.access import (
 )
 from mch_servicekit.access.audit import purpose_of
 from mch_servicekit.app import ServiceContext, context_of
+from mch_servicekit.guards import SafeJSONRoute
 
 from .api import GateDep
 from .audit import log_access, residence_of
@@ -37,15 +38,11 @@ from .handbook import NotFound, handbook_of
 from .merging import MergeRefused, MergeResult, merge
 from .storage import AccessLog, Person
 
-router = APIRouter()
+router = APIRouter(route_class=SafeJSONRoute)
 Ctx = Annotated[ServiceContext, Depends(context_of)]
 Purpose = Annotated[
     str | None, Header(alias="X-Purpose", description="why the record is read (audit log)")
 ]
-
-
-def _today() -> dt.date:
-    return dt.datetime.now(dt.UTC).date()
 
 
 def _check_access(
@@ -59,7 +56,7 @@ def _check_access(
 ) -> None:
     """Allowed only when the policy allows ``action`` where every person lives now; a refusal is
     logged (and committed) before the 403, which names no one."""
-    tree, today = gate.orgunits.tree(), _today()
+    tree, today = gate.orgunits.tree(), gate.today()
     for person_id in person_ids:
         residence = residence_of(session, person_id)
         if residence is None:
@@ -84,7 +81,7 @@ def _read_handbook(
     ctx: ServiceContext,
     gate: GateDep,
     person_id: uuid.UUID,
-    role: Literal["mother", "child"],
+    role: Role,
     who: Principal,
     purpose: str | None,
 ) -> Handbook:
@@ -93,7 +90,7 @@ def _read_handbook(
             session, gate, who, Action.READ_NAMED, [str(person_id)], "read_handbook", purpose
         )
         try:
-            view = handbook_of(session, str(person_id), role, _today())
+            view = handbook_of(session, str(person_id), role, gate.today())
         except NotFound as exc:
             raise HTTPException(404, str(exc)) from exc
         log_access(
@@ -128,7 +125,7 @@ def list_duplicates(
     """Likely duplicate people for review, with the rules each pair meets: ``same_handbook_no``,
     ``same_national_id``, ``same_niis_id``, ``same_name_birth_date_mother`` (children),
     ``same_name_birth_date`` (mothers). Merged, voided and dismissed pairs are left out."""
-    tree, today = gate.orgunits.tree(), _today()
+    tree, today = gate.orgunits.tree(), gate.today()
     with Session(ctx.engine) as session:
         pairs = find_duplicates(session, limit)
 
@@ -179,6 +176,8 @@ async def merge_persons(
     merged; publishes ``PersonsMerged`` and every changed person and record on
     ``mch.records.v1``. Merging again into the same person changes nothing."""
 
+    today = gate.today()
+
     def run() -> MergeResult:
         with Session(ctx.engine) as session:
             pair = [str(duplicate_id), str(surviving_id)]
@@ -188,7 +187,7 @@ async def merge_persons(
                 str(duplicate_id),
                 str(surviving_id),
                 user=who.subject,
-                today=_today(),
+                today=today,
                 purpose=purpose_of(who, purpose),
             )
             session.commit()
@@ -223,11 +222,11 @@ def access_log(
 ) -> list[AccessEntry]:
     """Who read or changed which person's record (or was refused), newest first. Operators only;
     the API has no way to change or delete an entry, and the database refuses to."""
-    query = select(AccessLog).order_by(AccessLog.id.desc()).limit(limit)  # type: ignore[union-attr]
+    query = select(AccessLog).order_by(col(AccessLog.id).desc()).limit(limit)
     if person_id is not None:
         query = query.where(AccessLog.person_id == str(person_id))
     if user is not None:
         query = query.where(AccessLog.user == user)
     with Session(ctx.engine) as session:
-        rows = session.exec(query).all()  # type: ignore[call-overload]
-    return [AccessEntry.model_validate(row, from_attributes=True) for (row,) in rows]
+        rows = session.exec(query).all()
+    return [AccessEntry.model_validate(row, from_attributes=True) for row in rows]

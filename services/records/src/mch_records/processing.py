@@ -10,8 +10,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from pydantic import BaseModel
-from sqlalchemy import Engine, or_, select
-from sqlmodel import Session
+from sqlalchemy import Engine, or_
+from sqlmodel import Session, col, select
 
 from mch_events import idempotency
 from mch_events.contracts import facility as f
@@ -57,12 +57,16 @@ class OrgUnits:
 
 
 def _load_tree(session: Session) -> OrgTree:
-    rows = session.exec(select(OrgUnitVersion)).all()  # type: ignore[call-overload]
-    return OrgTree([to_contract(row) for (row,) in rows])
+    rows = session.exec(select(OrgUnitVersion)).all()
+    return OrgTree([to_contract(row) for row in rows])
 
 
 def to_contract(row: OrgUnitVersion) -> r.OrgUnit:
     return r.OrgUnit.model_validate(row.model_dump())
+
+
+def utc_today() -> dt.date:
+    return dt.datetime.now(dt.UTC).date()
 
 
 @dataclass
@@ -71,7 +75,7 @@ class Gate:
 
     orgunits: OrgUnits
     hold_for: dt.timedelta = dt.timedelta(days=7)
-    today: Callable[[], dt.date] = lambda: dt.datetime.now(dt.UTC).date()
+    today: Callable[[], dt.date] = utc_today
 
     # -- entry points (consume.BatchApply) -------------------------------------------------------
     def __call__(self, session: Session, event: CloudEvent, data: BaseModel) -> EventResult:
@@ -228,18 +232,18 @@ class Gate:
         """Apply the held events whose reference exists now. The reference and the event may have
         arrived in two transactions at once (an HTTP batch and a Kafka batch), each unable to see
         the other; this catches that. Returns how many were retried."""
-        rows = session.exec(  # type: ignore[call-overload]
+        rows = session.exec(
             select(HeldEvent)
             .where(
                 or_(
-                    HeldEvent.waiting_for.in_(select(Person.person_id)),  # type: ignore[attr-defined]
-                    HeldEvent.waiting_for.in_(select(Record.record_id)),  # type: ignore[attr-defined]
+                    col(HeldEvent.waiting_for).in_(select(Person.person_id)),
+                    col(HeldEvent.waiting_for).in_(select(Record.record_id)),
                 )
             )
-            .order_by(HeldEvent.received_at)
+            .order_by(col(HeldEvent.received_at))
         ).all()
         known = lookups(session)
-        for (row,) in rows:
+        for row in rows:
             if known.is_held(row.event_id):  # not released by an earlier one
                 with session.begin_nested():  # one failing event spares the others
                     self._apply_held(session, row)
@@ -248,11 +252,9 @@ class Gate:
     def expire_held(self, session: Session, now: dt.datetime) -> list[tuple[CloudEvent, Problem]]:
         """Held events whose reference never came: removed, recorded as rejections, returned so the
         caller can dead-letter them."""
-        expired = session.exec(  # type: ignore[call-overload]
-            select(HeldEvent).where(HeldEvent.expires_at <= now)
-        ).all()
+        expired = session.exec(select(HeldEvent).where(col(HeldEvent.expires_at) <= now)).all()
         out = []
-        for (row,) in expired:
+        for row in expired:
             event = CloudEvent.model_validate_json(row.envelope)
             problem = Problem(
                 code=ReasonCode.UNKNOWN_REFERENCE,

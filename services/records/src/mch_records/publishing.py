@@ -52,8 +52,8 @@ def person_state(known: Lookups, person: Person) -> r.PersonState:
     )
     return r.PersonState(
         person_id=uuid.UUID(person.person_id),
-        role=person.role,  # type: ignore[arg-type]
-        sex=person.sex,  # type: ignore[arg-type]
+        role=person.role,
+        sex=person.sex,
         birth_date=person.birth_date,
         registered_on=person.registered_on,
         residences=periods,
@@ -80,7 +80,7 @@ def publish_record(known: Lookups, row: Record) -> None:
     data = record_data(row)
     subject = Subject(
         person_id=uuid.UUID(person.person_id),
-        sex=person.sex,  # type: ignore[arg-type]
+        sex=person.sex,  # type: ignore[arg-type]  # stored from a validated sex
         birth_date=person.birth_date,
         residence=known.residence_on(person.person_id, row.care_date),
         merged=_merged_among(known, data),

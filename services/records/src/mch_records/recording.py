@@ -255,7 +255,7 @@ def _subject(known: Lookups, data: BaseModel) -> Person:
     elif isinstance(data, f.Immunization):
         person_id = str(data.person_id)
     else:
-        person_id = str(data.mother_id)  # type: ignore[attr-defined]
+        person_id = str(data.mother_id)  # type: ignore[attr-defined]  # every other kind names the mother
     person = known.person(known.resolve(person_id))
     assert person is not None, f"no person {person_id}"
     return person
@@ -273,7 +273,7 @@ def _record(known: Lookups, event: CloudEvent, data: BaseModel, when: dt.date) -
             publish_record(known, row)
         return Outcome("duplicate" if event.revision == row.revision else "stale")
     subject = _subject(known, data)
-    values = {
+    values: dict[str, Any] = {  # columns of several types, set by name on a new or stored row
         "kind": kind,
         "person_id": subject.person_id,
         "care_date": min(row.care_date, when) if row is not None and is_registration else when,

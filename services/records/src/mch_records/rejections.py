@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import update
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from mch_events.contracts.results import Problem, ReasonCode
 
@@ -42,7 +42,7 @@ def resolve_rejections(session: Session, accepted_ids: Sequence[str]) -> None:
         chunk = unique[start : start + _IN_CHUNK]
         session.execute(
             update(Rejection)
-            .where(Rejection.event_id.in_(chunk), Rejection.resolved_by.is_(None))  # type: ignore[union-attr]
+            .where(col(Rejection.event_id).in_(chunk), col(Rejection.resolved_by).is_(None))
             .values(resolved_by=Rejection.event_id)
         )
 

@@ -15,6 +15,10 @@ from .common import Code, FacilityContract, OrgUnitCode, Position, Sex, ShortTex
 Vaccine = Literal[
     "HEPB0", "BCG", "PENTA", "OPV", "IPV", "MCV1", "MR", "DPT4", "JE", "ROTA", "TD", "TT"
 ]
+BirthPlace = Literal["facility", "home", "en_route"]
+BirthAttendant = Literal["doctor", "midwife", "nurse", "trained_other", "untrained"]
+DeliveryMode = Literal["vaginal", "caesarean", "assisted"]
+BirthOutcome = Literal["live", "stillbirth"]
 Phone = Annotated[str, StringConstraints(pattern=r"^\+?[0-9 .\-]{6,20}$")]
 NationalId = Annotated[str, StringConstraints(pattern=r"^[0-9]{9,12}$")]
 Identifier = Annotated[str, StringConstraints(min_length=1, max_length=64, strip_whitespace=True)]
@@ -69,7 +73,7 @@ class AntenatalVisit(FacilityContract):
 class Baby(FacilityContract):
     child_id: UUID
     sex: Sex
-    outcome: Literal["live", "stillbirth"]
+    outcome: BirthOutcome
     weight_g: int | None = Field(default=None, gt=0, le=10000)
     length_cm: float | None = Field(default=None, gt=0, le=80)
     head_cm: float | None = Field(default=None, gt=0, le=60)
@@ -81,9 +85,9 @@ class Birth(FacilityContract):
     mother_id: UUID
     facility: OrgUnitCode
     birth_date: dt.date | dt.datetime
-    place: Literal["facility", "home", "en_route"]
-    attendant: Literal["doctor", "midwife", "nurse", "trained_other", "untrained"]
-    mode: Literal["vaginal", "caesarean", "assisted"]
+    place: BirthPlace
+    attendant: BirthAttendant
+    mode: DeliveryMode
     babies: list[Baby] = Field(min_length=1, max_length=8)
     gestational_weeks: float | None = Field(default=None, ge=16, le=45)
 

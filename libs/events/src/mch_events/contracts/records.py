@@ -14,8 +14,8 @@ from uuid import UUID
 
 from pydantic import Field
 
-from .common import Code, InternalContract, OrgUnitCode, Position, Revisioned, Sex
-from .facility import AntenatalTests, Baby, Vaccine
+from .common import Code, InternalContract, OrgUnitCode, Position, Revisioned, Role, Sex
+from .facility import AntenatalTests, Baby, BirthAttendant, BirthPlace, DeliveryMode, Vaccine
 
 
 class ResidencePeriod(InternalContract):
@@ -28,7 +28,7 @@ class PersonState(Revisioned):
     """A mother or a child as the other services need them."""
 
     person_id: UUID
-    role: Literal["mother", "child"]
+    role: Role
     sex: Sex
     birth_date: dt.date
     registered_on: dt.date
@@ -77,9 +77,9 @@ class BirthRecorded(Revisioned):
     birth_date: dt.date
     birth_time: dt.datetime | None = None
     residence: OrgUnitCode
-    place: Literal["facility", "home", "en_route"]
-    attendant: Literal["doctor", "midwife", "nurse", "trained_other", "untrained"]
-    mode: Literal["vaginal", "caesarean", "assisted"]
+    place: BirthPlace
+    attendant: BirthAttendant
+    mode: DeliveryMode
     babies: list[Baby]
     gestational_weeks: float | None = None
 

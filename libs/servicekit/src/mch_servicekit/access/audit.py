@@ -15,6 +15,7 @@ from fastapi import APIRouter, Query, Request
 from sqlalchemy import Engine
 from sqlmodel import Field, Session, SQLModel, col, select
 
+from ..guards import SafeJSONRoute
 from .deps import ReadsAudit
 from .policy import Role
 from .tokens import Principal
@@ -104,7 +105,7 @@ def read_log(
 
 def access_log_router(service: str) -> APIRouter:
     """``GET /v1/access-log`` of a service, for operators."""
-    router = APIRouter()
+    router = APIRouter(route_class=SafeJSONRoute)
 
     @router.get("/v1/access-log", response_model=list[AccessEntry], tags=["people"])
     def access_log(

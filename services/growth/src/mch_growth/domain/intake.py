@@ -1,8 +1,9 @@
 """Reading one visit's raw fields (CSV text or JSON values) into engine inputs, with reasons.
 
 The CSV scorer and the HTTP API read the same fields with the same rules, so a row and a JSON
-item that say the same thing get the same z-scores and the same reasons. A bad field is treated
-as not given and named in the reasons; the rest of the visit is still scored.
+item that say the same thing get the same z-scores and the same reasons; only a survey file may
+also give sex as WHO Anthro's 1/2, the API speaks the platform's M/F. A bad field is treated as
+not given and named in the reasons; the rest of the visit is still scored.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from datetime import date
 from enum import StrEnum
 from typing import Final
 
+from mch_events.contracts.common import position_code, sex_code
 from mch_growth.domain.zscores import Measurement, Position, Sex, age_in_days
 
 
@@ -40,14 +42,7 @@ class Reason(StrEnum):
     """Measured standing before 9 months: kept as given, without the 0.7 cm correction."""
 
 
-_SEXES: Final[dict[str, Sex]] = {"1": Sex.MALE, "m": Sex.MALE, "2": Sex.FEMALE, "f": Sex.FEMALE}
-_POSITIONS: Final[dict[str, Position]] = {
-    "": Position.UNKNOWN,
-    "l": Position.LYING,
-    "lying": Position.LYING,
-    "h": Position.STANDING,
-    "standing": Position.STANDING,
-}
+_ANTHRO_SEXES: Final[dict[str, Sex]] = {"1": Sex.MALE, "2": Sex.FEMALE}
 _OEDEMA: Final[dict[str, bool]] = {
     "": False,
     "n": False,
@@ -69,19 +64,21 @@ NUMBER_FIELDS: Final[dict[str, tuple[Reason, Reason]]] = {
 }
 
 
+def parse_sex_code(value: object) -> Sex | None:
+    """M/F or male/female (any case), the platform's spelling; ``None`` when empty. Raises
+    ``ValueError`` otherwise."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    return Sex.of(sex_code(value))
+
+
 def parse_sex(value: object) -> Sex | None:
-    """1/2 or M/F (any case); ``None`` when empty. Raises ``ValueError`` otherwise."""
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | str):
+    """What ``parse_sex_code`` reads, and WHO Anthro's 1/2 of a survey file; ``None`` when
+    empty. Raises ``ValueError`` otherwise."""
+    if isinstance(value, bool) or not isinstance(value, int | str | None):
         raise ValueError(value)
-    text = str(value).strip().lower()
-    if not text:
-        return None
-    sex = _SEXES.get(text)
-    if sex is None:
-        raise ValueError(value)
-    return sex
+    anthro = _ANTHRO_SEXES.get(str(value).strip())
+    return anthro if anthro is not None else parse_sex_code(value)
 
 
 def parse_date(value: object) -> date | None:
@@ -101,14 +98,9 @@ def parse_date(value: object) -> date | None:
 
 def parse_position(value: object) -> Position:
     """L/H or lying/standing (any case); unknown when empty. Raises ``ValueError`` otherwise."""
-    if value is None:
+    if value is None or (isinstance(value, str) and not value.strip()):
         return Position.UNKNOWN
-    if not isinstance(value, str):
-        raise ValueError(value)
-    position = _POSITIONS.get(value.strip().lower())
-    if position is None:
-        raise ValueError(value)
-    return position
+    return Position.LYING if position_code(value) == "lying" else Position.STANDING
 
 
 def parse_number(value: object) -> float | None:
@@ -164,24 +156,12 @@ class ParsedVisit:
 
 
 def parse_visit(fields: Mapping[str, object]) -> ParsedVisit:
-    """Read one visit from its fields (the CSV column names, JSON-typed or as text)."""
+    """Read one visit from its fields (the CSV column names, JSON-typed or as text). Sex is
+    read as everywhere on the platform (``parse_sex_code``)."""
     reasons: list[Reason] = []
-    try:
-        sex = parse_sex(fields.get("sex"))
-        if sex is None:
-            reasons.append(Reason.MISSING_SEX)
-    except ValueError:
-        sex = None
-        reasons.append(Reason.INVALID_SEX)
-    dates: list[date | None] = []
-    for name in ("birth_date", "visit_date"):
-        try:
-            dates.append(parse_date(fields.get(name)))
-        except ValueError:
-            dates.append(None)
-            if Reason.INVALID_DATE not in reasons:
-                reasons.append(Reason.INVALID_DATE)
-    age, age_reason = age_from_dates(dates[0], dates[1])
+    sex = _read_sex(fields, reasons)
+    birth, visit = _read_dates(fields, reasons)
+    age, age_reason = age_from_dates(birth, visit)
     if age_reason is not None:
         reasons.append(age_reason)
     try:
@@ -189,17 +169,7 @@ def parse_visit(fields: Mapping[str, object]) -> ParsedVisit:
     except ValueError:
         position = Position.UNKNOWN
         reasons.append(Reason.INVALID_MEASURED)
-    numbers: dict[str, float | None] = {}
-    for name, (non_numeric, non_positive) in NUMBER_FIELDS.items():
-        try:
-            number = parse_number(fields.get(name))
-        except ValueError:
-            number = None
-            reasons.append(non_numeric)
-        if number is not None and number <= 0:
-            number = None
-            reasons.append(non_positive)
-        numbers[name] = number
+    numbers = _read_numbers(fields, reasons)
     try:
         oedema = parse_oedema(fields.get("oedema"))
     except ValueError:
@@ -218,3 +188,47 @@ def parse_visit(fields: Mapping[str, object]) -> ParsedVisit:
         oedema=oedema,
     )
     return ParsedVisit(measurement, age, tuple(reasons))
+
+
+# The readers below append to ``reasons`` what is wrong with the field(s) they read.
+
+
+def _read_sex(fields: Mapping[str, object], reasons: list[Reason]) -> Sex | None:
+    try:
+        sex = parse_sex_code(fields.get("sex"))
+    except ValueError:
+        reasons.append(Reason.INVALID_SEX)
+        return None
+    if sex is None:
+        reasons.append(Reason.MISSING_SEX)
+    return sex
+
+
+def _read_dates(
+    fields: Mapping[str, object], reasons: list[Reason]
+) -> tuple[date | None, date | None]:
+    """The birth and visit dates; one reason however many are invalid."""
+    dates: list[date | None] = []
+    for name in ("birth_date", "visit_date"):
+        try:
+            dates.append(parse_date(fields.get(name)))
+        except ValueError:
+            dates.append(None)
+            if Reason.INVALID_DATE not in reasons:
+                reasons.append(Reason.INVALID_DATE)
+    return dates[0], dates[1]
+
+
+def _read_numbers(fields: Mapping[str, object], reasons: list[Reason]) -> dict[str, float | None]:
+    numbers: dict[str, float | None] = {}
+    for name, (non_numeric, non_positive) in NUMBER_FIELDS.items():
+        try:
+            number = parse_number(fields.get(name))
+        except ValueError:
+            number = None
+            reasons.append(non_numeric)
+        if number is not None and number <= 0:
+            number = None
+            reasons.append(non_positive)
+        numbers[name] = number
+    return numbers

@@ -36,6 +36,7 @@ from typing import Final, Literal, get_args
 import numpy as np
 import numpy.typing as npt
 
+from mch_events.contracts.common import SexCode
 from mch_growth.domain.reference import FloatArray, LmsTable, TableName, load_table
 
 ENGINE_VERSION: Final = "1.0.0"
@@ -90,8 +91,19 @@ _AGE_TABLES: Final[dict[Indicator, tuple[TableName, TableName | None]]] = {
 
 
 class Sex(IntEnum):
+    """The engine's sex: the row of the WHO tables (1 boys, 2 girls). Outside the engine sex is
+    ``M`` or ``F`` (``of`` and ``code`` convert)."""
+
     MALE = 1
     FEMALE = 2
+
+    @classmethod
+    def of(cls, code: SexCode) -> Sex:
+        return cls.MALE if code == "M" else cls.FEMALE
+
+    @property
+    def code(self) -> SexCode:
+        return "M" if self is Sex.MALE else "F"
 
 
 class Position(IntEnum):

@@ -17,13 +17,13 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Literal, NamedTuple
 
+from mch_events.contracts.common import SexCode
 from mch_immunization.domain.schedule import DoseRule, Schedule, Span, shift
 
 Status = Literal["complete", "due", "overdue", "upcoming", "expired", "invalid"]
 Reason = Literal[
     "too_early_age", "too_soon_interval", "after_max_age", "extra_dose", "not_in_schedule"
 ]
-Sex = Literal["female", "male"]
 
 _ALWAYS = dt.date.min
 _NEVER = dt.date.max
@@ -33,7 +33,7 @@ _NEVER = dt.date.max
 # millions of them, and a frozen dataclass's __init__ costs several times more.
 class Person(NamedTuple):
     birth_date: dt.date
-    sex: Sex
+    sex: SexCode
     residence: str = ""
     """Org-unit code of the residence; a dose's scope matches it by code prefix."""
     residence_ancestors: tuple[str, ...] = ()
@@ -109,7 +109,7 @@ def _check_input(
             )
     if edd is not None and schedule.pregnancy_length is None:
         problems.append((("edd",), f"schedule {schedule.label} has no pregnancy rules"))
-    if schedule.population == "women" and person.sex != "female":
+    if schedule.population == "women" and person.sex != "F":
         problems.append((("person", "sex"), f"schedule {schedule.label} is for women"))
     if problems:
         raise InputError(problems)
@@ -243,6 +243,55 @@ def forecast(
     not take.
     """
     birth = person.birth_date
+    given, extras, out_of_range = _by_series(schedule, doses, birth, as_of)
+    if out_of_range or edd is not None or schedule.population == "women":
+        _check_input(schedule, person, doses, as_of, edd)
+
+    codes = tuple(code for code in (person.residence, *person.residence_ancestors) if code)
+    pregnancy_start = None
+    if edd is not None and schedule.pregnancy_length is not None:
+        length = schedule.pregnancy_length
+        pregnancy_start = shift(edd, -length.months, -length.days)
+    run = _Run(
+        schedule=schedule,
+        as_of=as_of,
+        edd=edd,
+        pregnancy_start=pregnancy_start,
+        available=_availability(schedule, codes),
+        age_dates=_age_dates(schedule, birth),
+        valid=[None] * len(schedule.rules),
+        slots=[None] * len(schedule.rules),
+        extras=extras,
+    )
+    _forecast_open(run, _evaluate(run, given))
+
+    extras.sort(key=lambda e: (e.date_given or _ALWAYS, e.vaccine, e.dose or 0, e.reason or ""))
+    entries = tuple(entry for entry in run.slots if entry is not None) + tuple(extras)
+    return Forecast(schedule.label, entries, schedule)
+
+
+@dataclass(slots=True)
+class _Run:
+    """One forecast's inputs and what it has found so far, shared by the steps of each series."""
+
+    schedule: Schedule
+    as_of: dt.date
+    edd: dt.date | None
+    pregnancy_start: dt.date | None
+    available: tuple[dt.date, ...]
+    age_dates: tuple[_AgeDates, ...]
+    valid: list[dt.date | None]
+    """The date each dose of the schedule was validly given."""
+    slots: list[DoseEntry | None]
+    extras: list[DoseEntry]
+    """Recorded doses that fill no dose of the schedule."""
+
+
+def _by_series(
+    schedule: Schedule, doses: Sequence[GivenDose], birth: dt.date, as_of: dt.date
+) -> tuple[dict[str, list[dt.date]], list[DoseEntry], bool]:
+    """The recorded dates of each series, the doses of no series, and whether any date (or
+    ``as_of``) is out of range."""
     vaccines = schedule.vaccines
     extras: list[DoseEntry] = []
     given: dict[str, list[dt.date]] = {}
@@ -257,23 +306,17 @@ def forecast(
             given[series].append(day)
         else:
             given[series] = [day]
-    if out_of_range or edd is not None or schedule.population == "women":
-        _check_input(schedule, person, doses, as_of, edd)
+    return given, extras, out_of_range
 
-    rules = schedule.rules
-    grace = schedule.grace_days
-    codes = tuple(code for code in (person.residence, *person.residence_ancestors) if code)
-    available = _availability(schedule, codes)
-    age_dates = _age_dates(schedule, birth)
 
-    pregnancy_start = None
-    if edd is not None and schedule.pregnancy_length is not None:
-        length = schedule.pregnancy_length
-        pregnancy_start = shift(edd, -length.months, -length.days)
-    onset = schedule.protection_onset
-
-    valid: list[dt.date | None] = [None] * len(rules)
-    slots: list[DoseEntry | None] = [None] * len(rules)
+def _evaluate(run: _Run, given: dict[str, list[dt.date]]) -> list[int]:
+    """Fill each series' doses in order with its valid recorded doses; returns how many of each
+    series (in ``series_order``) were filled."""
+    schedule = run.schedule
+    rules, grace = schedule.rules, schedule.grace_days
+    valid, slots, extras, available = run.valid, run.slots, run.extras, run.available
+    age_dates = run.age_dates
+    counts: list[int] = []
     for series in schedule.series_order:
         indexes = schedule.series_rules[series]
         filled = 0
@@ -287,8 +330,7 @@ def forecast(
             if day < available[i]:
                 extras.append(_not_counted(series, day, "not_in_schedule"))
                 continue
-            previous = valid[rule.previous] if rule.previous is not None else None
-            anchor = previous
+            anchor = valid[rule.previous] if rule.previous is not None else None
             if rule.interval_from is not None and rule.interval_from != rule.previous:
                 anchor = valid[rule.interval_from]
                 # Only a dose of the named series given before this one starts its interval.
@@ -303,25 +345,34 @@ def forecast(
             valid[i] = day
             slots[i] = DoseEntry(series, rule.dose, "complete", day, True, None, None, None, None)
             filled += 1
+        counts.append(filled)
+    return counts
 
-        protecting = series == schedule.protection_series and pregnancy_start is not None
-        covered = False
-        if protecting and edd is not None:
-            covered = any(
-                _covers(rules[j], when, edd, onset)
-                for j in indexes[:filled]
-                if (when := valid[j]) is not None
-            )
+
+def _forecast_open(run: _Run, counts: list[int]) -> None:
+    """Date each series' open doses (after the ``counts`` filled), each projected from the one
+    before. Every series was evaluated before any is dated; that is the same as taking them one
+    at a time because an interval counts only from a series earlier in ``series_order``."""
+    schedule, valid, as_of, edd = run.schedule, run.valid, run.as_of, run.edd
+    slots, age_dates, available_from = run.slots, run.age_dates, run.available
+    rules = schedule.rules
+    for series, filled in zip(schedule.series_order, counts, strict=True):
+        indexes = schedule.series_rules[series]
+        if filled == len(indexes):
+            continue
+        protecting = series == schedule.protection_series and run.pregnancy_start is not None
+        covered = protecting and _covered(run, indexes[:filled])
         projected = valid[indexes[filled - 1]] if filled else None
         previous_expired = False
         for i in indexes[filled:]:
             rule = rules[i]
             ages = age_dates[i]
             max_date = ages.max_date
-            if available[i] > as_of or (max_date is not None and available[i] >= max_date):
-                # Not (yet) in this person's schedule, or only from an age at which it can no longer
-                # be given (born before the roll-out): neither it nor the rest of the series concerns
-                # the person.
+            available = available_from[i]
+            if available > as_of or (max_date is not None and available >= max_date):
+                # Not (yet) in this person's schedule, or only from an age at which it can no
+                # longer be given (born before the roll-out): neither it nor the rest of the series
+                # concerns the person.
                 break
             previous = projected if rule.previous is not None else None
             if rule.interval_from is None:
@@ -330,30 +381,46 @@ def forecast(
                 anchor = previous
             else:
                 anchor = valid[rule.interval_from]
-            earliest, due, overdue = _dates(rule, ages, anchor, previous, available[i])
-            if protecting and not covered and pregnancy_start is not None:
-                due = max(earliest, pregnancy_start)
+            earliest, due, overdue = _dates(rule, ages, anchor, previous, available)
+            if protecting and not covered and run.pregnancy_start is not None:
+                due = max(earliest, run.pregnancy_start)
                 overdue = shift(due, rule.overdue_after.months, rule.overdue_after.days)
-            status: Status
-            if previous_expired or (max_date is not None and max(earliest, as_of) >= max_date):
-                status = "expired"
-            elif overdue is not None and as_of >= overdue:
-                status = "overdue"
-            elif due is not None and as_of >= due:
-                status = "due"
-            else:
-                status = "upcoming"
+            status = _open_status(previous_expired, max_date, earliest, due, overdue, as_of)
             slots[i] = DoseEntry(
                 series, rule.dose, status, None, None, None, earliest, due, overdue
             )
             projected = max(due if due is not None else earliest, as_of)
             previous_expired = status == "expired"
             if protecting and edd is not None:
-                covered = covered or _covers(rule, projected, edd, onset)
+                covered = covered or _covers(rule, projected, edd, schedule.protection_onset)
 
-    extras.sort(key=lambda e: (e.date_given or _ALWAYS, e.vaccine, e.dose or 0, e.reason or ""))
-    entries = tuple(entry for entry in slots if entry is not None) + tuple(extras)
-    return Forecast(schedule.label, entries, schedule)
+
+def _covered(run: _Run, given: tuple[int, ...]) -> bool:
+    """Whether the valid doses ``given`` protect at the expected delivery."""
+    edd = run.edd
+    if edd is None:
+        return False
+    rules, onset = run.schedule.rules, run.schedule.protection_onset
+    return any(
+        _covers(rules[j], when, edd, onset) for j in given if (when := run.valid[j]) is not None
+    )
+
+
+def _open_status(
+    previous_expired: bool,
+    max_date: dt.date | None,
+    earliest: dt.date,
+    due: dt.date | None,
+    overdue: dt.date | None,
+    as_of: dt.date,
+) -> Status:
+    if previous_expired or (max_date is not None and max(earliest, as_of) >= max_date):
+        return "expired"
+    if overdue is not None and as_of >= overdue:
+        return "overdue"
+    if due is not None and as_of >= due:
+        return "due"
+    return "upcoming"
 
 
 def is_fully_immunized(result: Forecast, birth_date: dt.date) -> bool:

@@ -9,12 +9,11 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal, NamedTuple
+from typing import NamedTuple
 
+from mch_events.contracts.common import Role, SexCode
 from mch_immunization.domain.engine import Forecast, GivenDose, Person, forecast
 from mch_immunization.domain.schedule import Population, Schedule
-
-Role = Literal["mother", "child"]
 
 OVERRUN = dt.timedelta(days=42)
 """(P) A pregnancy with no delivery recorded stays current until this long after its expected
@@ -44,7 +43,7 @@ class Recorded:
     records are left out before they get here."""
 
     role: Role
-    sex: Literal["M", "F"]
+    sex: SexCode
     birth_date: dt.date
     residences: tuple[Residence, ...]
     doses: tuple[GivenDose, ...] = ()
@@ -99,7 +98,7 @@ def forecast_recorded(
     person = Person(
         birth_date=recorded.birth_date,
         # A mother is a woman whatever the sex field says; the engine refuses men on her schedule.
-        sex="female" if recorded.role == "mother" or recorded.sex == "F" else "male",
+        sex="F" if recorded.role == "mother" else recorded.sex,
         residence=residence_on(recorded.residences, as_of),
         residence_ancestors=residence_ancestors,
     )

@@ -18,7 +18,8 @@ from typing import Any, Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_serializer
 
-Population = Literal["child", "women"]
+# Re-exported: the schedules, routes and forecasting speak of the population the events carry.
+from mch_events.contracts.immunization import Population as Population
 
 _DAYS_IN_MONTH = (31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
 
@@ -374,11 +375,21 @@ def _dose_problems(
     doses: Mapping[tuple[str, int], DoseSpec],
     first_number: Mapping[str, int],
 ) -> list[str]:
-    label = dose.label
-    problems: list[str] = []
     first = dose.dose == first_number[dose.series]
     previous = None if first else DoseRef(series=dose.series, dose=dose.dose - 1)
+    protection = spec.pregnancy.protection_series if spec.pregnancy else None
+    return [
+        *_duration_problems(dose),
+        *_recommendation_problems(dose, previous, protection),
+        *_interval_problems(dose, previous, codes, doses),
+        *_age_problems(dose),
+        *_scope_problems(spec, dose, protection),
+    ]
 
+
+def _duration_problems(dose: DoseSpec) -> list[str]:
+    label = dose.label
+    problems: list[str] = []
     durations = {
         "recommended_age": dose.recommended_age,
         "recommended_after.offset": dose.recommended_after.offset
@@ -396,8 +407,14 @@ def _dose_problems(
         problems.append(f"{label}: overdue before due (overdue_after is {dose.overdue_after})")
     elif dose.overdue_after.span == Span(0, 0):
         problems.append(f"{label}: overdue_after is zero, so the dose would never be due")
+    return problems
 
-    protection = spec.pregnancy.protection_series if spec.pregnancy else None
+
+def _recommendation_problems(
+    dose: DoseSpec, previous: DoseRef | None, protection: str | None
+) -> list[str]:
+    label = dose.label
+    problems: list[str] = []
     if dose.recommended_age is not None and dose.recommended_after is not None:
         problems.append(f"{label}: has both recommended_age and recommended_after")
     elif (
@@ -417,32 +434,47 @@ def _dose_problems(
                 f"{label}: recommended_after names {named}; it must name the previous dose "
                 f"of the series ({previous})"
             )
+    return problems
 
-    if dose.interval_from is not None and dose.min_interval is None:
-        problems.append(f"{label}: interval_from without min_interval")
-    if dose.min_interval is not None:
-        source = dose.interval_from
-        if source is None:
-            if previous is None:
-                problems.append(
-                    f"{label}: min_interval on the first dose of a series needs interval_from "
-                    f"(the dose of another series it counts from)"
-                )
-        elif source.series not in codes:
-            problems.append(f"{label}: min_interval counts from unknown series {source.series!r}")
-        elif (source.series, source.dose) not in doses:
-            problems.append(f"{label}: min_interval counts from {source}, which is not a dose")
-        elif source.series == dose.series and source != previous:
-            problems.append(
-                f"{label}: min_interval counts from {source}; within a series it counts from "
-                f"the previous dose ({previous or 'none: this is the first dose'})"
-            )
-        elif previous is not None and source.series != dose.series:
-            problems.append(
-                f"{label}: min_interval counts from {source}; a later dose counts from the "
-                f"previous dose of its own series ({previous})"
-            )
 
+def _interval_problems(
+    dose: DoseSpec,
+    previous: DoseRef | None,
+    codes: Mapping[str, SeriesSpec],
+    doses: Mapping[tuple[str, int], DoseSpec],
+) -> list[str]:
+    label = dose.label
+    if dose.min_interval is None:
+        if dose.interval_from is not None:
+            return [f"{label}: interval_from without min_interval"]
+        return []
+    source = dose.interval_from
+    if source is None:
+        if previous is None:
+            return [
+                f"{label}: min_interval on the first dose of a series needs interval_from "
+                f"(the dose of another series it counts from)"
+            ]
+    elif source.series not in codes:
+        return [f"{label}: min_interval counts from unknown series {source.series!r}"]
+    elif (source.series, source.dose) not in doses:
+        return [f"{label}: min_interval counts from {source}, which is not a dose"]
+    elif source.series == dose.series and source != previous:
+        return [
+            f"{label}: min_interval counts from {source}; within a series it counts from "
+            f"the previous dose ({previous or 'none: this is the first dose'})"
+        ]
+    elif previous is not None and source.series != dose.series:
+        return [
+            f"{label}: min_interval counts from {source}; a later dose counts from the "
+            f"previous dose of its own series ({previous})"
+        ]
+    return []
+
+
+def _age_problems(dose: DoseSpec) -> list[str]:
+    label = dose.label
+    problems: list[str] = []
     min_age = dose.min_age.span
     if dose.max_age is not None:
         max_age = dose.max_age.span
@@ -461,7 +493,12 @@ def _dose_problems(
         problems.append(
             f"{label}: recommended_age ({dose.recommended_age}) is before min_age ({dose.min_age})"
         )
+    return problems
 
+
+def _scope_problems(spec: ScheduleSpec, dose: DoseSpec, protection: str | None) -> list[str]:
+    label = dose.label
+    problems: list[str] = []
     for item in dose.scope:
         if isinstance(item, RolloutRef):
             if item.rollout not in spec.rollouts:
@@ -501,7 +538,24 @@ def _interval_order(
 
 def _check(spec: ScheduleSpec) -> tuple[list[str], tuple[str, ...]]:
     problems, codes, names = _series_problems(spec)
+    doses, numbers = _index_doses(spec, codes, problems)
+    first_number = _first_numbers(codes, numbers)
+    problems.extend(_numbering_problems(codes, numbers, first_number))
+    for dose in doses.values():
+        problems.extend(_dose_problems(spec, dose, codes, doses, first_number))
+    problems.extend(_fic_problems(spec, doses))
+    problems.extend(_pregnancy_problems(spec, codes))
+    problems.extend(_equivalence_problems(spec, codes, names))
+    problems.extend(_rollout_problems(spec))
+    order, circle = _interval_order(spec, codes)
+    return problems + circle, order
 
+
+def _index_doses(
+    spec: ScheduleSpec, codes: Mapping[str, SeriesSpec], problems: list[str]
+) -> tuple[dict[tuple[str, int], DoseSpec], dict[str, list[int]]]:
+    """The doses by (series, number) and the numbers of each series; appends to ``problems``
+    the doses left out."""
     doses: dict[tuple[str, int], DoseSpec] = {}
     numbers: dict[str, list[int]] = {}
     for dose in spec.doses:
@@ -512,8 +566,15 @@ def _check(spec: ScheduleSpec) -> tuple[list[str], tuple[str, ...]]:
         else:
             doses[(dose.series, dose.dose)] = dose
             numbers.setdefault(dose.series, []).append(dose.dose)
+    return doses, numbers
 
-    first_number = _first_numbers(codes, numbers)
+
+def _numbering_problems(
+    codes: Mapping[str, SeriesSpec],
+    numbers: Mapping[str, list[int]],
+    first_number: Mapping[str, int],
+) -> list[str]:
+    problems: list[str] = []
     for code in codes:
         given = sorted(numbers.get(code, []))
         if not given:
@@ -525,34 +586,47 @@ def _check(spec: ScheduleSpec) -> tuple[list[str], tuple[str, ...]]:
                 f"series {code}: dose numbers {given} are not consecutive from "
                 f"{first_number[code]} (expected {expected})"
             )
+    return problems
 
-    for dose in doses.values():
-        problems.extend(_dose_problems(spec, dose, codes, doses, first_number))
 
-    if spec.fic is not None:
-        listed: set[DoseRef] = set()
-        for ref in spec.fic.doses:
-            if (ref.series, ref.dose) not in doses:
-                problems.append(f"fic: {ref} is not a dose of the schedule")
-            if ref in listed:
-                problems.append(f"fic: {ref} listed twice")
-            listed.add(ref)
-        if spec.fic.before_age.negative:
-            problems.append(f"fic: before_age is negative ({spec.fic.before_age})")
+def _fic_problems(spec: ScheduleSpec, doses: Mapping[tuple[str, int], DoseSpec]) -> list[str]:
+    if spec.fic is None:
+        return []
+    problems: list[str] = []
+    listed: set[DoseRef] = set()
+    for ref in spec.fic.doses:
+        if (ref.series, ref.dose) not in doses:
+            problems.append(f"fic: {ref} is not a dose of the schedule")
+        if ref in listed:
+            problems.append(f"fic: {ref} listed twice")
+        listed.add(ref)
+    if spec.fic.before_age.negative:
+        problems.append(f"fic: before_age is negative ({spec.fic.before_age})")
+    return problems
 
-    if spec.pregnancy is not None:
-        series = spec.pregnancy.protection_series
-        if series not in codes:
-            problems.append(f"pregnancy: protection_series {series!r} is not a series")
-        elif not any(d.protects_for is not None for d in spec.doses if d.series == series):
-            problems.append(f"pregnancy: no dose of {series} has protects_for")
-        for name, duration in (
-            ("length", spec.pregnancy.length),
-            ("protection_onset", spec.pregnancy.protection_onset),
-        ):
-            if duration.negative:
-                problems.append(f"pregnancy: {name} is negative ({duration})")
 
+def _pregnancy_problems(spec: ScheduleSpec, codes: Mapping[str, SeriesSpec]) -> list[str]:
+    if spec.pregnancy is None:
+        return []
+    problems: list[str] = []
+    series = spec.pregnancy.protection_series
+    if series not in codes:
+        problems.append(f"pregnancy: protection_series {series!r} is not a series")
+    elif not any(d.protects_for is not None for d in spec.doses if d.series == series):
+        problems.append(f"pregnancy: no dose of {series} has protects_for")
+    for name, duration in (
+        ("length", spec.pregnancy.length),
+        ("protection_onset", spec.pregnancy.protection_onset),
+    ):
+        if duration.negative:
+            problems.append(f"pregnancy: {name} is negative ({duration})")
+    return problems
+
+
+def _equivalence_problems(
+    spec: ScheduleSpec, codes: Mapping[str, SeriesSpec], names: Mapping[str, str]
+) -> list[str]:
+    problems: list[str] = []
     for equivalence in spec.equivalents:
         if equivalence.series not in codes:
             problems.append(f"equivalents: unknown series {equivalence.series!r}")
@@ -560,16 +634,18 @@ def _check(spec: ScheduleSpec) -> tuple[list[str], tuple[str, ...]]:
             key = vaccine.strip().upper()
             if key in names:
                 problems.append(f"equivalents: {vaccine!r} already names {names[key]}")
+    return problems
 
+
+def _rollout_problems(spec: ScheduleSpec) -> list[str]:
+    problems: list[str] = []
     for name, rollout in spec.rollouts.items():
         if not rollout.sites:
             problems.append(f"rollout {name}: has no sites")
         units = [site.org_unit for site in rollout.sites]
         for unit in sorted({u for u in units if units.count(u) > 1}):
             problems.append(f"rollout {name}: org unit {unit} listed twice")
-
-    order, circle = _interval_order(spec, codes)
-    return problems + circle, order
+    return problems
 
 
 def _span(duration: Duration | None) -> Span | None:

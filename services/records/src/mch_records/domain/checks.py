@@ -149,65 +149,11 @@ def plausibility(data: BaseModel, when: dt.date, facts: Facts) -> list[Problem]:
                     )
                 )
         case f.PregnancyRegistered():
-            if data.lmp_date and not 240 <= (data.edd - data.lmp_date).days <= 310:
-                problems.append(
-                    _implausible(
-                        "data.edd", "edd_240_310_days_after_lmp", "edd is not ~280 days after lmp"
-                    )
-                )
-            if data.gravida is not None and data.para is not None and data.para >= data.gravida:
-                problems.append(
-                    _implausible("data.para", "para_below_gravida", "para must be below gravida")
-                )
+            problems.extend(_pregnancy_problems(data))
         case f.AntenatalVisit():
-            if facts.lmp_date and data.visit_date < facts.lmp_date:
-                problems.append(
-                    _implausible(
-                        "data.visit_date", "visit_after_lmp", "visit before the last period"
-                    )
-                )
-            if facts.edd and data.visit_date > facts.edd + dt.timedelta(days=56):
-                problems.append(
-                    _implausible(
-                        "data.visit_date",
-                        "visit_before_edd_plus_8_weeks",
-                        "antenatal visit more than 8 weeks after the expected delivery date",
-                    )
-                )
-            if (
-                data.bp_systolic is not None
-                and data.bp_diastolic is not None
-                and data.bp_systolic <= data.bp_diastolic
-            ):
-                problems.append(
-                    _implausible(
-                        "data.bp_systolic",
-                        "systolic_above_diastolic",
-                        "systolic pressure must exceed diastolic",
-                    )
-                )
+            problems.extend(_antenatal_problems(data, facts))
         case f.Birth():
-            for i, baby in enumerate(data.babies):
-                if baby.weight_g is not None and not 300 <= baby.weight_g <= 6500:
-                    problems.append(
-                        _implausible(
-                            f"data.babies.{i}.weight_g",
-                            "birth_weight_300_6500g",
-                            f"a birth weight of {baby.weight_g} g",
-                        )
-                    )
-                if baby.length_cm is not None and not 20 <= baby.length_cm <= 65:
-                    problems.append(
-                        _implausible(
-                            f"data.babies.{i}.length_cm",
-                            "birth_length_20_65cm",
-                            f"a birth length of {baby.length_cm} cm",
-                        )
-                    )
-            if facts.lmp_date and (birth_day(data) - facts.lmp_date).days < 16 * 7:
-                problems.append(
-                    _implausible("data.birth_date", "birth_after_16_weeks", "birth before 16 weeks")
-                )
+            problems.extend(_birth_problems(data, facts))
         case f.ChildVisit():
             if data.measured == "standing" and data.length_height_cm and data.length_height_cm < 45:
                 problems.append(
@@ -217,6 +163,74 @@ def plausibility(data: BaseModel, when: dt.date, facts: Facts) -> list[Problem]:
                         "a standing height under 45 cm",
                     )
                 )
+    return problems
+
+
+def _pregnancy_problems(data: f.PregnancyRegistered) -> list[Problem]:
+    problems: list[Problem] = []
+    if data.lmp_date and not 240 <= (data.edd - data.lmp_date).days <= 310:
+        problems.append(
+            _implausible("data.edd", "edd_240_310_days_after_lmp", "edd is not ~280 days after lmp")
+        )
+    if data.gravida is not None and data.para is not None and data.para >= data.gravida:
+        problems.append(
+            _implausible("data.para", "para_below_gravida", "para must be below gravida")
+        )
+    return problems
+
+
+def _antenatal_problems(data: f.AntenatalVisit, facts: Facts) -> list[Problem]:
+    problems: list[Problem] = []
+    if facts.lmp_date and data.visit_date < facts.lmp_date:
+        problems.append(
+            _implausible("data.visit_date", "visit_after_lmp", "visit before the last period")
+        )
+    if facts.edd and data.visit_date > facts.edd + dt.timedelta(days=56):
+        problems.append(
+            _implausible(
+                "data.visit_date",
+                "visit_before_edd_plus_8_weeks",
+                "antenatal visit more than 8 weeks after the expected delivery date",
+            )
+        )
+    if (
+        data.bp_systolic is not None
+        and data.bp_diastolic is not None
+        and data.bp_systolic <= data.bp_diastolic
+    ):
+        problems.append(
+            _implausible(
+                "data.bp_systolic",
+                "systolic_above_diastolic",
+                "systolic pressure must exceed diastolic",
+            )
+        )
+    return problems
+
+
+def _birth_problems(data: f.Birth, facts: Facts) -> list[Problem]:
+    problems: list[Problem] = []
+    for i, baby in enumerate(data.babies):
+        if baby.weight_g is not None and not 300 <= baby.weight_g <= 6500:
+            problems.append(
+                _implausible(
+                    f"data.babies.{i}.weight_g",
+                    "birth_weight_300_6500g",
+                    f"a birth weight of {baby.weight_g} g",
+                )
+            )
+        if baby.length_cm is not None and not 20 <= baby.length_cm <= 65:
+            problems.append(
+                _implausible(
+                    f"data.babies.{i}.length_cm",
+                    "birth_length_20_65cm",
+                    f"a birth length of {baby.length_cm} cm",
+                )
+            )
+    if facts.lmp_date and (birth_day(data) - facts.lmp_date).days < 16 * 7:
+        problems.append(
+            _implausible("data.birth_date", "birth_after_16_weeks", "birth before 16 weeks")
+        )
     return problems
 
 

@@ -27,6 +27,7 @@ from typing import Literal, TypeVar
 from pydantic import BaseModel, ConfigDict
 
 from mch_events.contracts import facility as f
+from mch_events.contracts.common import Role, SexCode
 
 from .checks import birth_day
 
@@ -55,8 +56,8 @@ FlagCode = Literal[
 @dataclass(frozen=True)
 class PersonFacts:
     person_id: str
-    role: Literal["mother", "child"]
-    sex: str
+    role: Role
+    sex: SexCode
     birth_date: dt.date
     registered_on: dt.date
     residences: Sequence[tuple[dt.date | None, str]]
@@ -101,7 +102,7 @@ class ChildFacts:
     """A mother's child, as her part IV lists it."""
 
     person_id: str
-    sex: str
+    sex: SexCode
     birth_date: dt.date
     full_name: str | None = None
     died_on: dt.date | None = None
@@ -149,9 +150,9 @@ class BasicInformation(_View):
     """Part I."""
 
     person_id: str
-    role: Literal["mother", "child"]
+    role: Role
     full_name: str | None
-    sex: str
+    sex: SexCode
     birth_date: dt.date
     registered_on: dt.date
     residences: list[Residence]
@@ -201,7 +202,7 @@ class PregnancyCare(_View):
 
 class BabyEntry(_View):
     child_id: str
-    sex: str
+    sex: SexCode
     outcome: str
     weight_g: int | None = None
     length_cm: float | None = None
@@ -252,7 +253,7 @@ class ChildCheck(_View):
 class ChildSummary(_View):
     person_id: str
     full_name: str | None
-    sex: str
+    sex: SexCode
     birth_date: dt.date
     died_on: dt.date | None = None
 
@@ -267,7 +268,7 @@ class ChildHealth(_View):
 
 class Handbook(_View):
     person_id: str
-    role: Literal["mother", "child"]
+    role: Role
     as_of: dt.date
     basic_information: BasicInformation
     pregnancy_care: list[PregnancyCare]

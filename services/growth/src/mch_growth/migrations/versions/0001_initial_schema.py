@@ -8,7 +8,7 @@ Create Date: 2026-11-27 04:54:51.217439
 from collections.abc import Sequence
 
 import sqlalchemy as sa
-import sqlmodel
+import sqlmodel.sql.sqltypes
 from alembic import op
 
 

@@ -8,7 +8,7 @@ Create Date: 2026-11-27 05:34:43.994158
 from collections.abc import Sequence
 
 import sqlalchemy as sa
-import sqlmodel
+import sqlmodel.sql.sqltypes
 from alembic import op
 
 

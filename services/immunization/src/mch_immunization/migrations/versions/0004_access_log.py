@@ -8,7 +8,7 @@ Create Date: 2026-12-07 04:40:00.000000
 from collections.abc import Sequence
 
 import sqlalchemy as sa
-import sqlmodel
+import sqlmodel.sql.sqltypes
 from alembic import op
 
 from mch_servicekit.access.audit import append_only, drop_append_only
