@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -34,7 +35,7 @@ from . import guards
 from .access import AuthSettings, TokenVerifier
 from .db import make_engine
 from .docs import INDEX_ELSEWHERE, install_docs, install_index, serves_root
-from .health import HealthMonitor
+from .health import ConsumerProgress, HealthMonitor
 from .settings import ServiceSettings
 
 log = logging.getLogger(__name__)
@@ -54,6 +55,8 @@ class ServiceContext:
     tracer_provider: TracerProvider
     consumed: dict[str, int] = field(default_factory=dict)
     """Events processed per consumer since start (status → count), for /readyz and tests."""
+    progress: list[ConsumerProgress] = field(default_factory=list)
+    """One per subscription: whether its batches complete, for /readyz."""
     on_batch: list[Callable[[BatchSummary], Awaitable[None]]] = field(default_factory=list)
     """Called after each consumed batch (e.g. to keep rejections for the facility's IT staff)."""
     periodic: list[tuple[float, Callable[[], Awaitable[None]]]] = field(default_factory=list)
@@ -67,8 +70,7 @@ class ServiceContext:
         ``apply`` is called in a worker thread, in one transaction per batch, for each new event.
         A batch that fails as a whole is tried again as ``retry`` says, then split."""
         group = f"mch-{self.name}"
-
-        @self.broker.subscriber(
+        subscriber = self.broker.subscriber(
             *topic_names,
             group_id=group,
             batch=True,
@@ -78,18 +80,29 @@ class ServiceContext:
             ack_policy=AckPolicy.NACK_ON_ERROR,
             decoder=_raw_body,
         )
+        progress = ConsumerProgress(f"{group} on {', '.join(topic_names)}", subscriber)
+        self.progress.append(progress)
+
+        @subscriber
         async def handle(msg: KafkaMessage) -> None:
             records = msg.raw_message
             batch = records if isinstance(records, tuple) else (records,)
-            summary = await consume_batch(
-                batch,
-                engine=self.engine,
-                consumer=group,
-                service=self.name,
-                apply=apply,
-                dead_letters=self.dead_letters,
-                retry=retry,
-            )
+            # Fetched records have left the consumer's lag; they wait here until the batch is done.
+            progress.in_flight = len(batch)
+            try:
+                summary = await consume_batch(
+                    batch,
+                    engine=self.engine,
+                    consumer=group,
+                    service=self.name,
+                    apply=apply,
+                    dead_letters=self.dead_letters,
+                    retry=retry,
+                )
+            finally:
+                progress.in_flight = 0
+            # Only a completed batch is progress: retrying or splitting one is not.
+            progress.last_progress = time.monotonic()
             for result in summary.results:
                 self.consumed[result.status] = self.consumed.get(result.status, 0) + 1
             self.relay.wake()
@@ -155,7 +168,9 @@ def create_service(
         dead_letters=DeadLetters(broker, service=name),
         tracer_provider=provider,
     )
-    health = HealthMonitor(name, engine, broker)
+    health = HealthMonitor(
+        name, engine, broker, consumers=ctx.progress, stall=settings.consumer_stall_seconds
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -203,8 +218,10 @@ def create_service(
     @app.get("/readyz", tags=["operations"])
     async def readyz() -> JSONResponse:
         """Readiness from the last background checks (every second): the database answers and its
-        schema is in place, the broker is reachable. Also reports the outbox rows waiting, the
-        partitions assigned to the consumers and the events consumed since start."""
+        schema is in place, the broker is reachable, no consumer with events waiting has gone
+        without completing a batch for ``CONSUMER_STALL_SECONDS``. Also reports the outbox rows
+        waiting, the partitions assigned to the consumers, their lag and the events consumed since
+        start."""
         ready, checks = health.readiness()
         checks["consumed"] = dict(ctx.consumed)
         return JSONResponse(

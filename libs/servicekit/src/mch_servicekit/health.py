@@ -13,7 +13,8 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from faststream.kafka import KafkaBroker
@@ -30,6 +31,34 @@ BROKER_TIMEOUT = 5.0
 DATABASE_STALL = 30.0
 """A database check still running after this many seconds counts as a database that does not
 answer (one busy batch never takes that long to let a plain read through)."""
+CONSUMER_STALL = 120.0
+"""A consumer with events waiting that completes no batch for this many seconds is stuck."""
+
+
+@dataclass
+class ConsumerProgress:
+    """What one subscription's handler reports of its batches (read on the event loop only)."""
+
+    name: str
+    subscriber: Any
+    """The FastStream subscriber; its aiokafka consumer tells the lag."""
+    last_progress: float = field(default_factory=time.monotonic)
+    """When a batch last completed (monotonic), or when the subscription was made."""
+    in_flight: int = 0
+    """Records of the batch being handled: fetched, so no longer in the consumer's lag."""
+    lag: int | None = None
+    """Records after the consumer's position, as of the last check (None: not known)."""
+    waiting_since: float | None = None
+    """Since when events have been waiting, as seen by the checks (None: none wait)."""
+
+    def waiting(self) -> int:
+        return (self.lag or 0) + self.in_flight
+
+    def stalled_for(self, now: float) -> float:
+        """How long events have waited without a batch completing; 0 for an idle consumer."""
+        if self.waiting_since is None or self.waiting() == 0:
+            return 0.0
+        return max(0.0, now - max(self.last_progress, self.waiting_since))
 
 
 class HealthMonitor:
@@ -44,6 +73,8 @@ class HealthMonitor:
         interval: float = CHECK_INTERVAL,
         broker_timeout: float = BROKER_TIMEOUT,
         database_stall: float = DATABASE_STALL,
+        consumers: Sequence[ConsumerProgress] = (),
+        stall: float = CONSUMER_STALL,
     ) -> None:
         self._name = name
         self._engine = engine
@@ -51,6 +82,9 @@ class HealthMonitor:
         self._interval = interval
         self._broker_timeout = broker_timeout
         self._database_stall = database_stall
+        self._progress = consumers
+        """The service's list, filled as it subscribes; read here, never changed."""
+        self._stall = stall
         self._database = "not checked yet"
         self._database_since: float | None = None
         """When the running database check started (None: none is running)."""
@@ -107,18 +141,25 @@ class HealthMonitor:
     def readiness(self) -> tuple[bool, dict[str, Any]]:
         """(ready, checks) from the last checks; never waits."""
         database = self.database()
+        consumers = self._consumers()
         checks: dict[str, Any] = {
             "database": database,
             "broker": self._broker_state,
             "outbox_pending": self._outbox_pending if database == "ok" else None,
-            "consumers": self._consumers(),
+            "consumers": consumers,
         }
-        ready = self._serving and database == "ok" and self._broker_state == "ok"
+        ready = (
+            self._serving
+            and database == "ok"
+            and self._broker_state == "ok"
+            and not consumers["stalled"]
+        )
         return ready, checks
 
-    def _consumers(self) -> dict[str, int]:
-        """Subscribers and the partitions assigned to them. Not a readiness condition: a replica
-        beyond the partition count gets none and still serves its HTTP API."""
+    def _consumers(self) -> dict[str, Any]:
+        """Subscribers, the partitions assigned to them, their lag and the consumers stuck. The
+        assignment is not a readiness condition (a replica beyond the partition count gets none
+        and still serves its HTTP API); a consumer stuck with events waiting is."""
         subscribers = self._broker.subscribers
         assigned = 0
         for subscriber in subscribers:
@@ -126,7 +167,24 @@ class HealthMonitor:
             if consumer is not None:
                 with contextlib.suppress(Exception):
                     assigned += len(consumer.assignment())
-        return {"subscribers": len(subscribers), "assigned_partitions": assigned}
+        now = time.monotonic()
+        stalled_for = 0.0
+        stalled: list[str] = []
+        for progress in self._progress:
+            seconds = progress.stalled_for(now)
+            stalled_for = max(stalled_for, seconds)
+            if seconds > self._stall:
+                stalled.append(
+                    f"{progress.name}: no batch completed for {seconds:.0f} s"
+                    f" with {progress.waiting()} events waiting"
+                )
+        return {
+            "subscribers": len(subscribers),
+            "assigned_partitions": assigned,
+            "lag": sum(progress.waiting() for progress in self._progress),
+            "stalled_for_s": round(stalled_for, 1),
+            "stalled": stalled,
+        }
 
     # -- checks --------------------------------------------------------------------------------
     def _watch_database(self, checked: Callable[[], object]) -> None:
@@ -155,7 +213,37 @@ class HealthMonitor:
                 raise
             except Exception as exc:
                 self._broker_state = f"error: {type(exc).__name__}"
+            for progress in self._progress:
+                await self._check_lag(progress)
             await asyncio.sleep(self._interval)
+
+    async def _check_lag(self, progress: ConsumerProgress) -> None:
+        try:
+            async with asyncio.timeout(self._broker_timeout):
+                progress.lag = await _lag(progress.subscriber)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            progress.lag = None  # in a rebalance, say; the batch in hand still counts
+        if progress.waiting() == 0:
+            progress.waiting_since = None
+        elif progress.waiting_since is None:
+            progress.waiting_since = time.monotonic()
+
+
+async def _lag(subscriber: Any) -> int | None:
+    """Records between the consumer's position and the highwater of its last fetch, summed over its
+    partitions; None before it has a consumer. Local state only: no request to the broker."""
+    consumer: Any = getattr(subscriber, "consumer", None)
+    if consumer is None:
+        return None
+    lag = 0
+    for partition in consumer.assignment():
+        highwater = consumer.highwater(partition)
+        if highwater is not None:
+            # Waits only while the position is being reset (bounded by the caller's timeout).
+            lag += max(0, highwater - await consumer.position(partition))
+    return lag
 
 
 def _outbox_rows(engine: Engine, service: str) -> int:

@@ -24,6 +24,8 @@ class ServiceSettings(BaseSettings):
     """Create missing topics at start (one-machine mode); deployments create them in a job."""
     kafka_topic_partitions: int = 3
     consumer_batch_size: int = 500
+    consumer_stall_seconds: float = 120.0
+    """A consumer with events waiting that completes no batch for this long is not ready."""
 
     def resolved_port(self) -> int:
         return self.port or DEFAULT_PORTS.get(self.service, 8000)
