@@ -13,7 +13,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
@@ -24,7 +24,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from sqlalchemy import Engine
 
 from mch_events import topics
-from mch_events.broker import KafkaSettings, TopicGuard, make_broker
+from mch_events.broker import KafkaSettings, ResetBeyondEnd, TopicGuard, make_broker
 from mch_events.consume import ApplyFn, BatchSummary, consume_batch
 from mch_events.deadletter import DeadLetters
 from mch_events.outbox import OutboxRelay
@@ -33,6 +33,7 @@ from mch_events.telemetry import setup_tracing
 from .db import make_engine
 from .docs import INDEX_ELSEWHERE, install_docs, install_index, serves_root
 from .health import HealthMonitor
+from .resync import RepublishFn, Resync, ResyncStatus
 from .settings import ServiceSettings
 
 log = logging.getLogger(__name__)
@@ -55,6 +56,13 @@ class ServiceContext:
     on_batch: list[Callable[[BatchSummary], Awaitable[None]]] = field(default_factory=list)
     """Called after each consumed batch (e.g. to keep rejections for the facility's IT staff)."""
     periodic: list[tuple[float, Callable[[], Awaitable[None]]]] = field(default_factory=list)
+    resync: Resync | None = None
+    """How the service republishes its state (``POST /v1/admin/resync``); None: it has none."""
+
+    def republishes(self, republish: RepublishFn) -> None:
+        """``republish`` stages the service's whole state in its outbox on request (see
+        ``mch_servicekit.resync``)."""
+        self.resync = Resync(self.name, self.engine, republish, self.relay.wake)
 
     def every(self, seconds: float, job: Callable[[], Awaitable[None]]) -> None:
         """Run ``job`` every ``seconds`` while the service runs (errors are logged, not fatal)."""
@@ -64,10 +72,10 @@ class ServiceContext:
         """Consume the topics in batches with the service's consumer group (``mch-<service>``);
         ``apply`` is called in a worker thread, in one transaction per batch, for each new event."""
         group = f"mch-{self.name}"
-
-        @self.broker.subscriber(
+        subscriber = self.broker.subscriber(
             *topic_names,
             group_id=group,
+            listener=ResetBeyondEnd(lambda: subscriber.consumer),
             batch=True,
             max_records=self.settings.consumer_batch_size,
             batch_timeout_ms=100,
@@ -75,6 +83,8 @@ class ServiceContext:
             ack_policy=AckPolicy.NACK_ON_ERROR,
             decoder=_raw_body,
         )
+
+        @subscriber
         async def handle(msg: KafkaMessage) -> None:
             records = msg.raw_message
             batch = records if isinstance(records, tuple) else (records,)
@@ -156,6 +166,8 @@ def create_service(
             yield
         finally:
             await health.stop()
+            if ctx.resync is not None:
+                await ctx.resync.stop()
             for job in jobs:
                 job.cancel()
             await asyncio.gather(*jobs, return_exceptions=True)
@@ -193,6 +205,7 @@ def create_service(
             status_code=200 if ready else 503,
         )
 
+    _install_resync(app, ctx, health)
     for router in routers:
         app.include_router(router)
     install_docs(app)
@@ -211,3 +224,28 @@ async def _repeat(seconds: float, job: Callable[[], Awaitable[None]]) -> None:
             await job()
         except Exception:
             log.exception("periodic job %s failed", getattr(job, "__name__", job))
+
+
+def _install_resync(app: FastAPI, ctx: ServiceContext, health: HealthMonitor) -> None:
+    """``POST`` and ``GET /v1/admin/resync`` (a service that publishes no state answers 404)."""
+
+    def resync_status() -> ResyncStatus:
+        if ctx.resync is None:
+            raise HTTPException(404, f"{ctx.name} publishes no state to republish")
+        status = ctx.resync.status.model_copy()
+        status.outbox_pending = health.readiness()[1].get("outbox_pending")
+        return status
+
+    @app.post("/v1/admin/resync", status_code=202, tags=["operations"])
+    async def start_resync() -> ResyncStatus:
+        """Republish the service's whole state to its topic through the outbox (after the broker
+        lost its log); answers at once, with the progress that ``GET`` reports too. Asking while a
+        republish runs starts no second one."""
+        if ctx.resync is not None:
+            ctx.resync.start()
+        return resync_status()
+
+    @app.get("/v1/admin/resync", tags=["operations"])
+    async def resync_progress() -> ResyncStatus:
+        """The current (or last) republish: state, events staged, outbox rows still waiting."""
+        return resync_status()

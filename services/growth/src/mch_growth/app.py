@@ -7,7 +7,7 @@ from fastapi import FastAPI
 from mch_events.broker import KafkaSettings
 from mch_servicekit.app import create_service
 
-from . import api, handlers
+from . import api, handlers, resync
 from .settings import GrowthSettings
 
 
@@ -23,4 +23,5 @@ def create_app(
         description="WHO growth standards, nutrition status and growth charts.",
     )
     handlers.register(app.state.ctx)
+    app.state.ctx.republishes(resync.republish)
     return app

@@ -7,7 +7,7 @@ from fastapi import FastAPI
 from mch_events.broker import KafkaSettings
 from mch_servicekit.app import ServiceContext, create_service
 
-from . import handlers
+from . import handlers, resync
 from .api import create_router
 from .catalog import ScheduleBook
 from .forecasting import Forecaster
@@ -41,6 +41,7 @@ def create_app(
     )
     consumer = RecordsConsumer(orgunits, changed=reforecasting.wake)
     handlers.register(ctx, consumer, reforecasting)
+    ctx.republishes(resync.republish)
     app.include_router(create_router(lambda: schedules.catalog))
     app.include_router(
         create_service_router(

@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from mch_events.broker import KafkaSettings
 from mch_servicekit.app import create_service
 
-from . import api, handlers, people_api
+from . import api, handlers, people_api, resync
 from .processing import Gate, OrgUnits
 from .settings import RecordsSettings
 
@@ -29,5 +29,6 @@ def create_app(
     ctx = app.state.ctx
     gate = Gate(OrgUnits(ctx.engine), hold_for=dt.timedelta(days=settings.hold_days))
     handlers.register(ctx, gate, held_check_seconds=settings.held_check_seconds)
+    ctx.republishes(resync.republish)
     app.state.gate = gate
     return app
