@@ -183,7 +183,7 @@ async def test_the_outbox_keeps_events_while_the_broker_is_down(
 
 
 async def test_health_and_readiness(kafka_broker: EmbeddedBroker, tmp_path: object) -> None:
-    _app, lifespan = await start_app(kafka_broker, f"sqlite:///{tmp_path}/h.db")
+    app, lifespan = await start_app(kafka_broker, f"sqlite:///{tmp_path}/h.db")
     async with (
         lifespan,
         AsyncClient(transport=ASGITransport(app=app), base_url="http://t") as client,

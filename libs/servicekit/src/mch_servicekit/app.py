@@ -13,7 +13,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from fastapi import APIRouter, FastAPI, HTTPException, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
@@ -33,7 +33,7 @@ from mch_events.telemetry import setup_tracing
 from .db import make_engine
 from .docs import INDEX_ELSEWHERE, install_docs, install_index, serves_root
 from .health import HealthMonitor
-from .resync import RepublishFn, Resync, ResyncStatus
+from .resync import Progress, RepublishFn, Resync, ResyncStatus
 from .settings import ServiceSettings
 
 log = logging.getLogger(__name__)
@@ -56,13 +56,17 @@ class ServiceContext:
     on_batch: list[Callable[[BatchSummary], Awaitable[None]]] = field(default_factory=list)
     """Called after each consumed batch (e.g. to keep rejections for the facility's IT staff)."""
     periodic: list[tuple[float, Callable[[], Awaitable[None]]]] = field(default_factory=list)
-    resync: Resync | None = None
-    """How the service republishes its state (``POST /v1/admin/resync``); None: it has none."""
+    resync: Resync = field(init=False)
+    """How the service republishes its state (``POST /v1/admin/resync``): by default there is
+    nothing to republish (a service that publishes nothing), and a request is done at once."""
+
+    def __post_init__(self) -> None:
+        self.resync = Resync(self.name, self.engine, _nothing_to_republish, self.relay.wake)
 
     def republishes(self, republish: RepublishFn) -> None:
         """``republish`` stages the service's whole state in its outbox on request (see
         ``mch_servicekit.resync``)."""
-        self.resync = Resync(self.name, self.engine, republish, self.relay.wake)
+        self.resync.republish = republish
 
     def every(self, seconds: float, job: Callable[[], Awaitable[None]]) -> None:
         """Run ``job`` every ``seconds`` while the service runs (errors are logged, not fatal)."""
@@ -101,6 +105,10 @@ class ServiceContext:
             self.relay.wake()
             for callback in self.on_batch:
                 await callback(summary)
+
+
+def _nothing_to_republish(engine: Engine, progress: Progress) -> None:
+    pass
 
 
 async def _raw_body(msg: StreamMessage[Any]) -> Any:
@@ -166,8 +174,7 @@ def create_service(
             yield
         finally:
             await health.stop()
-            if ctx.resync is not None:
-                await ctx.resync.stop()
+            await ctx.resync.stop()
             for job in jobs:
                 job.cancel()
             await asyncio.gather(*jobs, return_exceptions=True)
@@ -227,11 +234,9 @@ async def _repeat(seconds: float, job: Callable[[], Awaitable[None]]) -> None:
 
 
 def _install_resync(app: FastAPI, ctx: ServiceContext, health: HealthMonitor) -> None:
-    """``POST`` and ``GET /v1/admin/resync`` (a service that publishes no state answers 404)."""
+    """``POST`` and ``GET /v1/admin/resync``."""
 
     def resync_status() -> ResyncStatus:
-        if ctx.resync is None:
-            raise HTTPException(404, f"{ctx.name} publishes no state to republish")
         status = ctx.resync.status.model_copy()
         status.outbox_pending = health.readiness()[1].get("outbox_pending")
         return status
@@ -241,8 +246,7 @@ def _install_resync(app: FastAPI, ctx: ServiceContext, health: HealthMonitor) ->
         """Republish the service's whole state to its topic through the outbox (after the broker
         lost its log); answers at once, with the progress that ``GET`` reports too. Asking while a
         republish runs starts no second one."""
-        if ctx.resync is not None:
-            ctx.resync.start()
+        ctx.resync.start()
         return resync_status()
 
     @app.get("/v1/admin/resync", tags=["operations"])
