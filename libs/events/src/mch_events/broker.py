@@ -33,6 +33,9 @@ class KafkaSettings(BaseSettings):
     ssl_certfile: str | None = None
     ssl_keyfile: str | None = None
     client_id_prefix: str = "mch"
+    enable_idempotence: bool = False
+    """The idempotent producer (no duplicate and no reordering on a retried send): on for Apache
+    Kafka in deployments; off by default because the embedded broker does not implement it."""
 
     def ssl_context(self) -> ssl.SSLContext | None:
         if not self.security_protocol.endswith("SSL"):
@@ -66,13 +69,15 @@ def make_broker(
     service: str,
     tracer_provider: TracerProvider | None = None,
 ) -> KafkaBroker:
-    """A broker for one service. The idempotent producer stays off: duplicates are harmless
-    (every consumer dedupes by event id) and the embedded broker does not implement it."""
+    """A broker for one service. Writes wait for every in-sync replica (``acks=all``, so with
+    ``min.insync.replicas=2`` an acknowledged event is on two brokers at least). The idempotent
+    producer follows ``KAFKA_ENABLE_IDEMPOTENCE``: duplicates are harmless anyway (every consumer
+    dedupes by event id), and the embedded broker does not implement it."""
     return KafkaBroker(
         settings.bootstrap_servers,
         security=settings.security(),
         client_id=f"{settings.client_id_prefix}-{service}",
-        enable_idempotence=False,
+        enable_idempotence=settings.enable_idempotence,
         acks="all",
         linger_ms=5,
         request_timeout_ms=15_000,  # a send to a broker that is down fails (and is retried) sooner
