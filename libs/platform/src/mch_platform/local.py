@@ -554,7 +554,7 @@ class DemoLoader(threading.Thread):
     ) -> None:
         super().__init__(name="mch-demo-loader", daemon=True)
         self._platform = platform
-        self._stop = stop
+        self._stopping = stop  # not _stop: threading.Thread calls its own _stop() after a fork
         self._communes = communes
         self._months = months
         self.orgunits_done = threading.Event()
@@ -582,7 +582,7 @@ class DemoLoader(threading.Thread):
             console.print(f"Demo org units (Thanh Hóa) loaded: {response.json()}")
         finally:
             self.orgunits_done.set()
-        if self._communes <= 0 or self._stop.is_set():
+        if self._communes <= 0 or self._stopping.is_set():
             return
         end = dt.date.today()
         start = end - dt.timedelta(days=30 * self._months)
@@ -594,7 +594,7 @@ class DemoLoader(threading.Thread):
             http=None,
             bootstrap_servers=self._platform.bootstrap_servers,
         )
-        if _wait_settled(urls, sent, self._stop):
+        if _wait_settled(urls, sent, self._stopping):
             console.print("[green]Demo data loaded[/]: every service has caught up")
 
 
