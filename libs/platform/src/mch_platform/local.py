@@ -376,7 +376,6 @@ class Supervisor:
         self._platform = platform
         self._stop = stop
         self._broker_retry_at = 0.0
-        self.resyncs: list[threading.Thread] = []
 
     def check(self) -> None:
         """One round: called every half second while the platform runs."""
@@ -417,14 +416,12 @@ class Supervisor:
             f"(pid {broker.pid}); the services republish their state[/]",
             soft_wrap=True,
         )
-        resync = threading.Thread(
+        threading.Thread(
             target=request_resync,
             args=(self._platform.urls(), self._stop),
             name="mch-resync",
             daemon=True,
-        )
-        resync.start()
-        self.resyncs.append(resync)
+        ).start()
 
 
 def request_resync(urls: dict[str, str], stop: threading.Event) -> None:
