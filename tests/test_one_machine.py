@@ -65,7 +65,11 @@ class Up:
     def __init__(self, tmp_path: Path, base: int, *args: str, sigint: bool = False) -> None:
         self.log = tmp_path / "up.log"
         self.base = base
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("KAFKA_", "DATABASE_URL"))}
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("KAFKA_", "DATABASE_URL", "AUTH_"))
+        }
         command = [MCH, "up", "--data-dir", str(tmp_path / "data"), "--base-port", str(base)]
         if sigint:
             command = [sys.executable, "-c", RESTORE_SIGINT, *command]
@@ -147,20 +151,49 @@ def test_mch_up_runs_the_platform_and_the_readme_example_moves_the_province(tmp_
         for url in up.urls:
             assert httpx.get(f"{url}/readyz").status_code == 200
         records, reporting = up.urls[0], up.urls[3]
-        answer = httpx.post(f"{records}/v1/events", json=readme_example(), timeout=30)
+        tokens = json.loads((tmp_path / "data" / "tokens.json").read_text())
+        assert set(tokens) == {
+            "admin",
+            "province",
+            "district",
+            "commune",
+            "commune_other",
+            "facility",
+        }
+
+        def auth(name: str) -> dict[str, str]:
+            return {"authorization": f"Bearer {tokens[name]}"}
+
+        # Auth stays on: no token, no answer; the other commune's worker sees no province numbers.
+        anonymous = httpx.post(f"{records}/v1/events", json=readme_example(), timeout=30)
+        assert anonymous.status_code == 401
+        outside = httpx.get(
+            f"{reporting}/v1/indicators",
+            params={"orgunit": "38004", "period": "2026-11"},
+            headers=auth("commune_other"),
+        )
+        assert outside.status_code == 403
+        answer = httpx.post(
+            f"{records}/v1/events", json=readme_example(), headers=auth("facility"), timeout=30
+        )
         assert [r["status"] for r in answer.json()["results"]] == ["accepted", "accepted"]
         sent = time.monotonic()
         while True:
             body = httpx.get(
-                f"{reporting}/v1/indicators", params={"orgunit": "38", "period": "2026-11"}
+                f"{reporting}/v1/indicators",
+                params={"orgunit": "38", "period": "2026-11"},
+                headers=auth("province"),
             ).json()
             measured = next(v for v in body["values"] if v["indicator"] == "U5_MEASURED")
             if measured["numerator"] == 1:
+                assert (measured["denominator"], measured["value"]) == (1, 1.0), body
                 break
             assert time.monotonic() - sent < 30, body
             time.sleep(0.05)
         print(f"README example → province U5_MEASURED in {time.monotonic() - sent:.2f} s")
-        again = httpx.post(f"{records}/v1/events", json=readme_example(), timeout=30)
+        again = httpx.post(
+            f"{records}/v1/events", json=readme_example(), headers=auth("facility"), timeout=30
+        )
         assert [r["status"] for r in again.json()["results"]] == ["duplicate", "duplicate"]
         children, ports = up.children(), up.ports()
         assert len(children) == 5, up.output  # the broker and four services

@@ -17,7 +17,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from mch_events.contracts import facility as f
-from mch_events.envelope import new_event
+from mch_events.envelope import VN_TZ, new_event
 from mch_events.telemetry import setup_tracing
 from mch_platform.embedded_broker import EmbeddedBroker
 from mch_platform.local import demo_orgunits_json
@@ -32,6 +32,8 @@ setup_tracing("mch-tests", extra_processors=(SimpleSpanProcessor(SPANS),))
 # its station TYT-38004 serves the new commune 38004 directly under the province 38.
 PRE_REFORM_COMMUNE, PRE_REFORM_STATION, DISTRICT = "40401", "TYT-40401", "404"
 COMMUNE, STATION, PROVINCE = "38004", "TYT-38004", "38"
+TODAY = dt.date(2026, 11, 20)
+"""The records gate's today: after every care date used here, whatever the machine's clock says."""
 
 
 @contextlib.asynccontextmanager
@@ -41,8 +43,15 @@ async def platform(
     clients: dict[str, httpx.AsyncClient] = {}
     async with contextlib.AsyncExitStack() as stack:
         for name in ("records", "growth", "reporting"):
+            # Records is the service here that reads the date (its gate refuses future care).
+            today = (lambda: TODAY) if name == "records" else None
             _, client = await stack.enter_async_context(
-                running(name, database_url=database(), bootstrap_servers=broker.bootstrap_servers)
+                running(
+                    name,
+                    database_url=database(),
+                    bootstrap_servers=broker.bootstrap_servers,
+                    today=today,
+                )
             )
             clients[name] = client
         response = await clients["records"].post(
@@ -53,8 +62,14 @@ async def platform(
 
 
 def events(
-    child: uuid.UUID, station: str, commune: str, visit_date: dt.date
+    child: uuid.UUID,
+    station: str,
+    commune: str,
+    visit_date: dt.date,
+    registered_on: dt.date | None = None,
 ) -> list[dict[str, object]]:
+    """The child registered (on the visit's day unless ``registered_on``) and then measured; each
+    CloudEvent ``time`` is when it happened."""
     registered = f.ChildRegistered(
         child_id=child, sex="F", birth_date=visit_date - dt.timedelta(days=300), residence=commune
     )
@@ -67,9 +82,11 @@ def events(
         length_height_cm=68.0,
         measured="lying",
     )
+    registered_at = dt.datetime.combine(registered_on or visit_date, dt.time(8), tzinfo=VN_TZ)
+    visited_at = dt.datetime.combine(visit_date, dt.time(9), tzinfo=VN_TZ)
     return [
-        new_event(m, source=station).model_dump(mode="json", exclude_none=True)
-        for m in (registered, visit)
+        new_event(m, source=station, time=at).model_dump(mode="json", exclude_none=True)
+        for m, at in ((registered, registered_at), (visit, visited_at))
     ]
 
 
@@ -146,9 +163,8 @@ async def test_a_2024_visit_rolls_up_through_its_district(
         await wait_for(lambda: _ready(clients))
         child = uuid.uuid4()
         day = dt.date(2024, 11, 5)
-        batch = events(child, PRE_REFORM_STATION, PRE_REFORM_COMMUNE, day)
         # Registered back then: the CloudEvent time is when it happened.
-        batch[0]["time"] = "2024-03-01T09:00:00+07:00"
+        batch = events(child, PRE_REFORM_STATION, PRE_REFORM_COMMUNE, day, dt.date(2024, 3, 1))
         response = await clients["records"].post("/v1/events", json=batch)
         assert [r["status"] for r in response.json()["results"]] == ["accepted", "accepted"]
 

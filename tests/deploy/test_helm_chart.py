@@ -258,6 +258,19 @@ def test_environment_is_that_of_docs_architecture(
         assert env["KAFKA_ENABLE_IDEMPOTENCE"]["value"] == "true"
 
 
+def test_the_issuer_reaches_every_service(render: Any, helpers: Any) -> None:
+    auth = {
+        "issuer": "https://id.example.vn/realms/mch",
+        "jwksUrl": "https://id.example.vn/realms/mch/protocol/openid-connect/certs",
+        "audience": "mch-platform",
+    }
+    for deployment in deployments(render({"auth": auth}), helpers).values():
+        env = env_of(deployment["spec"]["template"]["spec"]["containers"][0])
+        assert env["AUTH_ISSUER"]["value"] == auth["issuer"]
+        assert env["AUTH_JWKS_URL"]["value"] == auth["jwksUrl"]
+        assert env["AUTH_AUDIENCE"]["value"] == "mch-platform"
+
+
 # --- migrations ------------------------------------------------------------------------------------
 
 

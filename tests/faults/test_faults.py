@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import json
 import os
 import random
 import re
@@ -66,8 +67,14 @@ class Up:
     def __init__(self, folder: Path) -> None:
         self.base = free_base_port()
         self.log = folder / "up.log"
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("KAFKA_", "DATABASE_URL"))}
-        command = [MCH, "up", "--data-dir", str(folder / "data"), "--base-port", str(self.base)]
+        self.data_dir = folder / "data"
+        # The development issuer of ``mch up``, not the test issuer of the pytest plugin.
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("KAFKA_", "DATABASE_URL", "AUTH_"))
+        }
+        command = [MCH, "up", "--data-dir", str(self.data_dir), "--base-port", str(self.base)]
         with open(self.log, "wb") as out:
             self.process = subprocess.Popen(
                 [*command, "--demo-communes", "0"],
@@ -80,6 +87,11 @@ class Up:
     @property
     def output(self) -> str:
         return self.log.read_text(errors="replace")
+
+    def headers(self, token: str) -> dict[str, str]:
+        """A development token ``mch up`` wrote (``facility``, ``province``, ``admin``, …)."""
+        tokens = json.loads((self.data_dir / "tokens.json").read_text("utf-8"))
+        return {"authorization": f"Bearer {tokens[token]}"}
 
     def url(self, service: str) -> str:
         offset = ["records", "immunization", "growth", "reporting"].index(service)
@@ -181,16 +193,18 @@ class Sender(threading.Thread):
     """A facility system: POSTs batches to records and retries each until records answers it
     (``accepted`` or, for what it stored before the failure, ``duplicate``)."""
 
-    def __init__(self, url: str, events: list[dict[str, Any]], batch: int = 50) -> None:
+    def __init__(
+        self, url: str, headers: dict[str, str], events: list[dict[str, Any]], batch: int = 50
+    ) -> None:
         super().__init__(daemon=True)
-        self.url, self.events, self.batch = url, events, batch
+        self.url, self.headers, self.events, self.batch = url, headers, events, batch
         self.sent = 0
         self.retries = 0
         self.error: str | None = None
 
     def run(self) -> None:
         try:
-            with httpx.Client(timeout=30) as client:
+            with httpx.Client(timeout=30, headers=self.headers) as client:
                 for start in range(0, len(self.events), self.batch):
                     self._send(client, self.events[start : start + self.batch])
                     self.sent = start + self.batch
@@ -226,6 +240,7 @@ def u5_measured(up: Up) -> tuple[int, int] | None:
         response = httpx.get(
             f"{up.url('reporting')}/v1/indicators",
             params={"orgunit": "38", "period": code},
+            headers=up.headers("province"),
             timeout=10,
         )
         values = {v["indicator"]: v for v in response.json()["values"]}
@@ -246,7 +261,7 @@ def wait_counted(up: Up, expected: int) -> None:
 def kill_while_flowing(up: Up, victim: str, *, kafka: bool) -> None:
     events = children(CHILDREN_PER_ROUND)
     half = len(events) // 2 if kafka else len(events)
-    sender = Sender(up.url("records"), events[:half])
+    sender = Sender(up.url("records"), up.headers("facility"), events[:half])
     sender.start()
     if kafka:
         kafka_send(up.bootstrap_servers, events[half : half + half // 2])
@@ -301,7 +316,7 @@ def consumed(up: Up, service: str) -> int:
 def test_mch_resync_on_a_healthy_platform_changes_no_number(platform: Up) -> None:
     before = consumed(platform, "reporting")
     result = subprocess.run(
-        [MCH, "resync", "--base-port", str(platform.base)],
+        [MCH, "resync", "--base-port", str(platform.base), "--data-dir", str(platform.data_dir)],
         capture_output=True,
         text=True,
         timeout=SETTLE,

@@ -87,6 +87,13 @@ def test_old_commune_does_not_exist_after_the_reform(tree: OrgTree) -> None:
         tree.ancestors("40401", AFTER)
 
 
+def test_the_last_day_a_unit_was_in_force(tree: OrgTree) -> None:
+    assert tree.last_in_force("40401", BEFORE) == BEFORE
+    assert tree.last_in_force("40401", AFTER) == LAST_DAY_BEFORE
+    assert tree.last_in_force("38004", BEFORE) is None
+    assert tree.last_in_force("nowhere", AFTER) is None
+
+
 def test_new_commune_hangs_under_the_province_from_the_reform(tree: OrgTree) -> None:
     assert not tree.exists("38004", LAST_DAY_BEFORE)
     assert tree.path("38004", REFORM) == ("38004", "38", "VN")

@@ -107,3 +107,24 @@ def test_the_contract_folder_is_where_export_writes(tmp_path: Path) -> None:
     for path in written:
         relative = path.relative_to(tmp_path)
         assert (CONTRACT_DIR / relative).read_text() == path.read_text()
+
+
+def test_reason_codes_only_grow() -> None:
+    """Facility systems switch on the reason codes of results and dead letters: a code once
+    published keeps its value; new ones may be added."""
+    from mch_events.contracts.results import ReasonCode
+
+    published = {
+        "malformed_json",
+        "invalid_envelope",
+        "unknown_type",
+        "schema_violation",
+        "payload_too_large",
+        "unknown_org_unit",
+        "unknown_reference",
+        "implausible_value",
+        "conflict",
+        "processing_error",
+        "not_authorized",
+    }
+    assert published <= {code.value for code in ReasonCode}

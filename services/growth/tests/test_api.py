@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 from mch_growth.api import MAX_ITEMS, router
 from mch_growth.batch import score_csv
 from mch_growth.domain.zscores import ENGINE_VERSION, REFERENCE
+from mch_platform.testing import bearer
 
 GOOD: dict[str, Any] = {
     "case_id": "c1",
@@ -29,7 +30,7 @@ GOOD: dict[str, Any] = {
 def client() -> TestClient:
     app = FastAPI()
     app.include_router(router)
-    return TestClient(app)
+    return TestClient(app, headers=bearer())
 
 
 def post(client: TestClient, items: object) -> Any:

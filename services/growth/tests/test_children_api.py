@@ -16,6 +16,7 @@ from mch_growth.app import create_app
 from mch_growth.domain.chart import PALETTES, render_chart
 from mch_growth.domain.zscores import ENGINE_VERSION, REFERENCE, Sex
 from mch_growth.settings import GrowthSettings
+from mch_platform.testing import bearer
 
 Send = Callable[..., list[str]]
 VisitOf = Callable[..., r.ChildVisitRecorded]
@@ -31,7 +32,8 @@ def client(growth_database: str) -> Iterator[TestClient]:
         GrowthSettings(database_url=growth_database),
         KafkaSettings(bootstrap_servers="127.0.0.1:9"),
     )
-    yield TestClient(app)
+    # Growth keeps no org-unit tree: the token names the children's commune itself.
+    yield TestClient(app, headers=bearer(orgunits=("38004",)))
     app.state.ctx.engine.dispose()
 
 

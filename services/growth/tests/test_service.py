@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import uuid
 from collections.abc import AsyncIterator, Callable
 
@@ -19,12 +20,26 @@ from mch_events.contracts import records as r
 from mch_events.envelope import from_kafka, new_event, parse_data, subject_key, to_kafka
 from mch_growth.domain.zscores import ENGINE_VERSION, REFERENCE
 from mch_platform.embedded_broker import EmbeddedBroker
-from mch_platform.testing import running
+from mch_platform.testing import bearer, running
+from mch_servicekit.access import Role
 
 pytestmark = pytest.mark.integration
 
 VisitOf = Callable[..., r.ChildVisitRecorded]
 PersonOf = Callable[..., r.PersonState]
+
+
+THANH_HOA = [
+    r.OrgUnit(code="VN", name="Việt Nam", level="national", valid_from=dt.date(2020, 1, 1)),
+    r.OrgUnit(
+        code="38", name="Thanh Hóa", level="province", parent="VN", valid_from=dt.date(2020, 1, 1)
+    ),
+    *(
+        r.OrgUnit(code=c, name=c, level="commune", parent="38", valid_from=dt.date(2025, 7, 1))
+        for c in ("38004", "38005")
+    ),
+]
+"""The org units records publishes before anything else: they decide who may see a child."""
 
 
 async def produce(broker: EmbeddedBroker, *models: BaseModel) -> None:
@@ -98,7 +113,7 @@ async def test_visits_are_scored_published_and_served(
         ) as (_, client),
         growth_topic(broker) as topic,
     ):
-        await produce(broker, new_child(child), first, second)
+        await produce(broker, *THANH_HOA, new_child(child), first, second)
         scored_first, scored_second = await assessments(topic, child, 2)
         assert (scored_first.visit_id, scored_first.faltering) == (first.visit_id, False)
         # No weight gained over a month, under 2 years.
@@ -107,6 +122,11 @@ async def test_visits_are_scored_published_and_served(
             assert (scored.reference, scored.engine_version) == (REFERENCE, ENGINE_VERSION)
             assert None not in (scored.waz, scored.lhaz, scored.whz)
         body = (await client.get(f"/v1/children/{child}/growth")).json()
+        # The child lives in 38004: the province's tree covers it, the next commune's does not.
+        for units, status in (["38"], 200), (["38005"], 403):
+            headers = bearer([Role.HEALTH_WORKER], units)
+            answer = await client.get(f"/v1/children/{child}/growth", headers=headers)
+            assert answer.status_code == status
         assert [(v["visit_id"], v["faltering"]) for v in body["visits"]] == [
             (str(first.visit_id), False),
             (str(second.visit_id), True),

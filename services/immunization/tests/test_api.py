@@ -10,13 +10,14 @@ from fastapi.testclient import TestClient
 
 from mch_immunization.api import create_router
 from mch_immunization.domain.schedule import ScheduleCatalog, load_schedule
+from mch_platform.testing import bearer
 
 
 @pytest.fixture
 def client(catalog: ScheduleCatalog) -> TestClient:
     app = FastAPI()
     app.include_router(create_router(catalog))
-    return TestClient(app)
+    return TestClient(app, headers=bearer())
 
 
 CHILD = {
@@ -186,7 +187,7 @@ def test_router_serves_the_catalog_it_is_given(child_document: dict[str, Any]) -
     catalog = ScheduleCatalog.of([load_schedule({**child_document, "version": "2.0"})])
     app = FastAPI()
     app.include_router(create_router(catalog))
-    client = TestClient(app)
+    client = TestClient(app, headers=bearer())
     assert [s["schedule_version"] for s in client.get("/v1/schedules").json()] == [
         "vn-epi-child-2024@2.0"
     ]

@@ -25,6 +25,7 @@ from mch_events.envelope import CloudEvent, new_event
 from mch_events.outbox import outbox_table
 from mch_immunization import resync
 from mch_immunization.catalog import ScheduleBook
+from mch_immunization.domain.status import DOSE_FACTS
 from mch_immunization.forecasting import Forecaster
 from mch_immunization.handlers import Reforecasting
 from mch_immunization.orgunits import OrgUnits
@@ -67,15 +68,26 @@ class Service:
         return [result.status for result in results]
 
     def published(self) -> list[tuple[str, str, str | None, int | None, bool]]:
-        """What was staged since the last call: (person, status, vaccine, dose, holds)."""
+        """What was staged since the last call: (person, status, vaccine, dose, holds), leaving
+        out the facts of single doses (``dose_published`` has them)."""
         return [(e.person_id.hex[:4], e.status, e.vaccine, e.dose, e.holds) for e in self.events()]
 
-    def events(self) -> list[ImmunizationStatusChanged]:
+    def dose_published(self) -> list[tuple[str, str, str | None, int | None, bool, dt.date]]:
+        """The facts of single doses staged since the last call, with their date."""
+        return [
+            (e.person_id.hex[:4], e.status, e.vaccine, e.dose, e.holds, e.since)
+            for e in self.events(doses=True)
+            if e.status in DOSE_FACTS
+        ]
+
+    def events(self, *, doses: bool = False) -> list[ImmunizationStatusChanged]:
+        """Everything staged since the last call (the facts of single doses only if ``doses``)."""
         with Session(self.engine) as session:
             rows = session.exec(select(Outbox).order_by(col(Outbox.id))).all()
             session.execute(delete(Outbox))
             session.commit()
-        return [ImmunizationStatusChanged.model_validate_json(row.payload) for row in rows]
+        events = [ImmunizationStatusChanged.model_validate_json(row.payload) for row in rows]
+        return [e for e in events if doses or e.status not in DOSE_FACTS]
 
     def person(self, person_id: uuid.UUID) -> ImmunizationPerson:
         with Session(self.engine) as session:
@@ -191,6 +203,9 @@ def test_an_overdue_dose_ends_when_given_and_is_not_announced_again(service: Ser
         "child",
     )
     assert service.overdue(a)[1] == ("PENTA", 1, D(2026, 10, 29), D(2026, 11, 20))
+    # The dose given is announced too, as a valid (and, two months late, not timely) dose.
+    service.send(dose(a, "OPV", D(2026, 11, 20)))
+    assert service.dose_published() == [("aaaa", "dose_valid", "OPV", 1, True, D(2026, 11, 20))]
     # The same records again (a replay, a re-sent state): nothing changed, nothing published.
     service.send(child(a), given)
     service.job.run()
@@ -461,7 +476,7 @@ def test_the_job_forecasts_everyone_over_several_full_chunks(
         forecast = session.exec(
             select(ImmunizationPerson.person_id).where(col(ImmunizationPerson.forecast_on) == TODAY)
         ).all()
-    assert {row[0] for row in forecast} == {str(pid) for pid in people}
+    assert set(forecast) == {str(pid) for pid in people}
     assert service.job.run() == 0  # nobody is left due
 
 

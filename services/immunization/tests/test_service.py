@@ -23,7 +23,6 @@ from mch_events import outbox, topics
 from mch_events.contracts import records as r
 from mch_events.contracts.immunization import ImmunizationStatusChanged
 from mch_events.envelope import new_event, subject_key, to_kafka
-from mch_immunization.forecasting import today_in_vietnam
 from mch_immunization.storage import ImmunizationPerson
 from mch_platform.embedded_broker import EmbeddedBroker
 from mch_platform.local import demo_orgunits_json
@@ -36,6 +35,8 @@ from mch_servicekit.db import make_engine
 pytestmark = pytest.mark.integration
 
 Send = Callable[..., Awaitable[None]]
+TODAY = dt.date(2026, 11, 20)
+"""The service's today: forecasts are made as of it, whatever the machine's clock says."""
 
 
 @contextlib.asynccontextmanager
@@ -118,7 +119,10 @@ async def service(
     """The service running, a producer on its input topic, a reader of its output topic."""
     async with (
         running(
-            "immunization", database_url=database_url, bootstrap_servers=broker.bootstrap_servers
+            "immunization",
+            database_url=database_url,
+            bootstrap_servers=broker.bootstrap_servers,
+            today=lambda: TODAY,
         ) as (_, client),
         records_topic(broker) as send,
         status_topic(broker) as published,
@@ -195,8 +199,7 @@ TWO_MONTH_DOSES = {("dose_overdue", v, 1, True) for v in ("PENTA", "OPV", "ROTA"
 async def test_doses_in_forecast_stored_defaulters_listed_and_changes_published_once(
     kafka_broker: EmbeddedBroker, database_url: str
 ) -> None:
-    today = today_in_vietnam()
-    born = today - dt.timedelta(days=100)  # the two-month doses are overdue by a week or more
+    born = TODAY - dt.timedelta(days=100)  # the two-month doses are overdue by a week or more
     late, on_time = uuid.uuid4(), uuid.uuid4()
     bcg = uuid.uuid4()
     late_doses = [
@@ -222,7 +225,7 @@ async def test_doses_in_forecast_stored_defaulters_listed_and_changes_published_
         assert stored["schedule_version"] == "vn-epi-child-2024@1.0"
         assert (stored["population"], stored["as_of"], stored["residence"]) == (
             "child",
-            today.isoformat(),
+            TODAY.isoformat(),
             "38004",
         )
         statuses = {(d["vaccine"], d["dose"]): d["status"] for d in stored["doses"]}
@@ -264,7 +267,7 @@ async def test_doses_in_forecast_stored_defaulters_listed_and_changes_published_
         assert str(late) in page.text
         assert "Tế Nông (38004)" in page.text
 
-        # District 404 was abolished in the 2025 reform: not in force today, in force in 2024.
+        # District 404 was abolished in the 2025 reform: not in force on TODAY, in force in 2024.
         gone = await client.get("/v1/defaulters", params={"orgunit": "404"})
         assert gone.status_code == 404
         assert "not in force" in gone.json()["detail"]
@@ -317,12 +320,13 @@ async def test_a_schedule_upload_publishes_only_what_it_changes(
     kafka_broker: EmbeddedBroker, tmp_path: Any, child_document: dict[str, Any]
 ) -> None:
     database_url = f"sqlite:///{tmp_path}/immunization.db"
-    today = today_in_vietnam()
-    born = today - dt.timedelta(days=100)
+    born = TODAY - dt.timedelta(days=100)
     late, on_time = uuid.uuid4(), uuid.uuid4()
     two_months = born + dt.timedelta(days=62)
     async with service(kafka_broker, database_url) as (client, send, published):
         await send(
+            # As records publishes them: the tree decides who may read a forecast.
+            *org_units(),
             child(late, born, "38004"),
             child(on_time, born, "38004"),
             *(dose(on_time, v, two_months, born, "38004") for v in ("PENTA", "OPV", "ROTA")),

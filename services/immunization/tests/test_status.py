@@ -21,6 +21,7 @@ from mch_immunization.domain.person import (
 )
 from mch_immunization.domain.schedule import Schedule, ScheduleCatalog
 from mch_immunization.domain.status import (
+    DOSE_FACTS,
     Change,
     FactKey,
     changes,
@@ -39,8 +40,10 @@ IN_THANH_HOA = ("38", "VN")
 
 
 def facts(schedule: Schedule, recorded: Recorded, as_of: dt.date) -> dict[FactKey, dt.date]:
+    """The facts other than those of single doses (``test_valid_and_timely_doses`` has them)."""
     result = forecast_recorded(schedule, recorded, IN_THANH_HOA, as_of)
-    return status_of(result, recorded.birth_date, recorded.deliveries, recorded.died_on)
+    found = status_of(result, recorded.birth_date, recorded.deliveries, recorded.died_on)
+    return {k: v for k, v in found.items() if k.fact not in DOSE_FACTS}
 
 
 def test_a_child_missing_her_two_month_doses(child_schedule: Schedule) -> None:
@@ -75,6 +78,34 @@ def fully_immunized_child(mcv1: dt.date) -> Recorded:
     for month in (3, 4, 5):
         doses += [GivenDose("PENTA", D(2025, month, 15)), GivenDose("OPV", D(2025, month, 15))]
     return replace(CHILD, doses=tuple(doses))
+
+
+def test_valid_and_timely_doses(child_schedule: Schedule) -> None:
+    # HEPB0 the day after birth: valid (within 7 days) but not timely (within 24 h: the same day);
+    # BCG at birth: valid and timely; PENTA 1 too early (6 weeks): invalid, no fact; PENTA 1
+    # again at 10 weeks: valid but late (due at 2 months, overdue 28 days later), PENTA 2 timed
+    # from PENTA 1: valid, never "timely".
+    doses = (
+        GivenDose("HEPB0", BORN + dt.timedelta(days=1)),
+        GivenDose("BCG", BORN),
+        GivenDose("PENTA", BORN + dt.timedelta(weeks=6)),
+        GivenDose("PENTA", D(2025, 4, 25)),
+        GivenDose("PENTA", D(2025, 5, 26)),
+    )
+    result = forecast_recorded(
+        child_schedule, replace(CHILD, doses=doses), IN_THANH_HOA, D(2025, 6, 1)
+    )
+    found = {k: v for k, v in status_of(result, BORN).items() if k.fact in DOSE_FACTS}
+    assert found == {
+        FactKey("dose_valid", "HEPB0", 1): BORN + dt.timedelta(days=1),
+        FactKey("dose_valid", "BCG", 1): BORN,
+        FactKey("dose_timely", "BCG", 1): BORN,
+        FactKey("dose_valid", "PENTA", 1): D(2025, 4, 25),
+        FactKey("dose_valid", "PENTA", 2): D(2025, 5, 26),
+    }
+    on_time = replace(CHILD, doses=(GivenDose("HEPB0", BORN),))
+    result = forecast_recorded(child_schedule, on_time, IN_THANH_HOA, D(2025, 2, 1))
+    assert status_of(result, BORN)[FactKey("dose_timely", "HEPB0", 1)] == BORN
 
 
 def test_fully_immunized_from_the_dose_that_completed_the_set(child_schedule: Schedule) -> None:
@@ -126,11 +157,14 @@ def test_only_what_differs_is_a_change() -> None:
 
 
 def test_an_overdue_dose_stops_on_the_day_it_was_given(child_schedule: Schedule) -> None:
-    before = facts(child_schedule, CHILD, D(2025, 5, 1))
+    before = status_of(forecast_recorded(child_schedule, CHILD, IN_THANH_HOA, D(2025, 5, 1)), BORN)
     given = replace(CHILD, doses=(*AT_BIRTH, GivenDose("PENTA", D(2025, 4, 28))))
     result = forecast_recorded(child_schedule, given, IN_THANH_HOA, D(2025, 5, 2))
     found = changes(before, status_of(result, BORN), result, D(2025, 5, 2))
-    assert found == [Change(PENTA1, holds=False, since=D(2025, 4, 12), until=D(2025, 4, 28))]
+    assert found == [
+        Change(PENTA1, holds=False, since=D(2025, 4, 12), until=D(2025, 4, 28)),
+        Change(FactKey("dose_valid", "PENTA", 1), holds=True, since=D(2025, 4, 28)),
+    ]
 
 
 def test_facts_that_stop_otherwise_end_on_the_day_given_or_carry_no_end() -> None:

@@ -21,7 +21,7 @@ from sqlalchemy import create_engine, make_url, text
 
 from mch_events.broker import KafkaSettings
 from mch_platform.embedded_broker import EmbeddedBroker
-from mch_platform.testing import PG_ADMIN_URL
+from mch_platform.testing import PG_ADMIN_URL, bearer
 from mch_records.app import create_app
 from mch_records.settings import RecordsSettings
 from mch_records.storage import MODELS, OrgUnitVersion
@@ -30,6 +30,7 @@ from mch_servicekit.db import make_engine
 sys.path.insert(0, str(Path(__file__).parent))  # the tests import records_helpers
 
 from records_helpers import (
+    TODAY,
     Clinic,
     GateHarness,
     RunningService,
@@ -162,9 +163,13 @@ def api(records_db: str) -> Iterator[TestClient]:
     """The service's HTTP API on SQLite, then on PostgreSQL, without its broker, subscribers and
     relay (what it publishes stays in the outbox)."""
     app = create_app(
-        RecordsSettings(database_url=records_db), KafkaSettings(bootstrap_servers=NO_BROKER)
+        RecordsSettings(database_url=records_db),
+        KafkaSettings(bootstrap_servers=NO_BROKER),
+        today=lambda: TODAY,
     )
-    yield TestClient(app)  # not entered: the lifespan, which starts the broker, does not run
+    # Not entered: the lifespan, which starts the broker, does not run. The token may do
+    # everything everywhere; access itself is tested in test_access.py.
+    yield TestClient(app, headers=bearer())
     app.state.ctx.engine.dispose()
 
 

@@ -532,7 +532,7 @@ def _json_object(body: bytes | None) -> dict[str, Any]:
     """A message body as a JSON object; empty when it is none (dead letters hold anything)."""
     try:
         value = json.loads(body or b"")
-    except ValueError:
+    except (ValueError, RecursionError):  # a dead letter may be nested too deep to read
         return {}
     return value if isinstance(value, dict) else {}
 
@@ -547,11 +547,12 @@ async def wait_until(condition: Callable[[], bool], seconds: float, poll: float 
 async def start_service(
     database_url: str, bootstrap_servers: str, **settings: Any
 ) -> AsyncIterator[RunningService]:
-    """The whole service on a database that holds the org units already."""
+    """The whole service on a database that holds the org units already, its today ``TODAY``."""
     async with running(
         "records",
         database_url=database_url,
         bootstrap_servers=bootstrap_servers,
+        today=lambda: TODAY,
         **settings,
     ) as (app, client):
         yield RunningService(app, client, database_url)

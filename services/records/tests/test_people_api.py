@@ -7,12 +7,17 @@ import datetime as dt
 import json
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 from records_helpers import Clinic, amended
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session, col, select
 
 from mch_events.envelope import CloudEvent
 from mch_events.outbox import outbox_table
+from mch_platform.testing import bearer
+from mch_servicekit.access import Role
 
 Outbox = outbox_table("records")
 
@@ -58,7 +63,7 @@ def test_the_handbook_view_holds_the_persons_history_and_yellow_boxes(
     post(api, *f.values())
     mother_id, child_id = f["mother"].data["mother_id"], f["birth"].data["babies"][0]["child_id"]
 
-    view = api.get(f"/v1/mothers/{mother_id}", headers={"X-User": "nurse.lan@TYT-38001"}).json()
+    view = api.get(f"/v1/mothers/{mother_id}").json()
 
     part_i = view["basic_information"]
     assert (part_i["full_name"], part_i["phone"]) == ("Lê Thị Hoa", "0912345678")
@@ -85,14 +90,35 @@ def test_who_read_which_handbook_is_logged(api: TestClient, clinic: Clinic) -> N
     post(api, *f.values())
     mother_id = f["mother"].data["mother_id"]
 
-    api.get(f"/v1/mothers/{mother_id}", headers={"X-User": "nurse.lan"})
-    api.get(f"/v1/mothers/{mother_id}")
-    log = api.get("/v1/access-log", params={"person_id": mother_id}).json()
+    residence = f["mother"].data["residence"]
+    nurse = bearer([Role.HEALTH_WORKER], [residence], subject="nurse.lan")
+    stranger = bearer([Role.HEALTH_WORKER], ["00001"], subject="nurse.elsewhere")
+    assert api.get(f"/v1/mothers/{mother_id}", headers=nurse).status_code == 200
+    refused = api.get(f"/v1/mothers/{mother_id}", headers=stranger | {"X-Purpose": "curiosity"})
+    assert refused.status_code == 403
+    assert mother_id not in refused.text
+    assert api.get("/v1/access-log", headers=nurse).status_code == 403
+    log = api.get(
+        "/v1/access-log", params={"person_id": mother_id}, headers=bearer([Role.OPERATOR])
+    ).json()
 
-    assert [(e["user"], e["action"]) for e in log] == [
-        ("anonymous", "read_handbook"),
-        ("nurse.lan", "read_handbook"),
+    assert [(e["user"], e["action"], e["purpose"], e["outcome"]) for e in log] == [
+        ("nurse.elsewhere", "read_handbook", "curiosity", "refused"),
+        ("nurse.lan", "read_handbook", "care", "allowed"),
     ]
+
+
+def test_the_access_log_cannot_be_changed(api: TestClient, clinic: Clinic) -> None:
+    f = family(clinic)
+    post(api, *f.values())
+    api.get(f"/v1/mothers/{f['mother'].data['mother_id']}")
+    engine = api.app.state.ctx.engine  # type: ignore[attr-defined]
+    for statement in (
+        "UPDATE records_access_log SET action = 'nothing'",
+        "DELETE FROM records_access_log",
+    ):
+        with pytest.raises(DBAPIError, match="append-only"), engine.begin() as conn:
+            conn.execute(text(statement))
 
 
 def test_a_handbook_is_found_only_under_the_persons_role(api: TestClient, clinic: Clinic) -> None:
@@ -136,10 +162,8 @@ def test_a_pair_dismissed_by_a_reviewer_is_no_longer_listed(
     post(api, first, again)
     a, b = first.data["mother_id"], again.data["mother_id"]
 
-    assert (
-        api.post(f"/v1/duplicates/{b}/{a}/dismiss", headers={"X-User": "reviewer"}).status_code
-        == 204
-    )
+    reviewer = bearer([Role.DATA_MANAGER], ["38"], subject="reviewer")
+    assert api.post(f"/v1/duplicates/{b}/{a}/dismiss", headers=reviewer).status_code == 204
 
     assert api.get("/v1/duplicates").json() == []
     assert api.post(f"/v1/duplicates/{a}/{clinic.uuid()}/dismiss").status_code == 404
@@ -155,7 +179,8 @@ def test_merging_moves_the_records_and_children_and_publishes_what_changed(
     child_id = duplicate["birth"].data["babies"][0]["child_id"]
     before = len(staged(api))
 
-    response = api.post(f"/v1/persons/{drop}/merge-into/{keep}", headers={"X-User": "reviewer"})
+    reviewer = bearer([Role.DATA_MANAGER], ["38"], subject="reviewer")
+    response = api.post(f"/v1/persons/{drop}/merge-into/{keep}", headers=reviewer)
 
     assert response.status_code == 200, response.text
     assert response.json() == {
@@ -170,6 +195,10 @@ def test_merging_moves_the_records_and_children_and_publishes_what_changed(
     assert (name, key) == ("vn.mch.records.persons-merged.v1", keep)
     assert (merged["duplicate_id"], merged["surviving_id"]) == (drop, keep)
     states = {data["person_id"]: data for name, _, data in published if name.endswith("person.v1")}
+    log = api.get("/v1/access-log", params={"person_id": drop}).json()
+    assert [(e["user"], e["action"], e["purpose"]) for e in log] == [
+        ("reviewer", "merge", "data_quality")
+    ]
     assert states[drop]["merged_into"] == keep
     assert states[child_id]["mother_id"] == keep
     moved = [

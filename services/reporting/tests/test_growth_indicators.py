@@ -11,11 +11,11 @@ from mch_events.contracts.records import OrgUnit
 from mch_events.orgtree import OrgTree
 from mch_reporting.domain.growth_indicators import (
     Child,
-    IndicatorValue,
     Measured,
     growth_indicators,
     under_five,
 )
+from mch_reporting.domain.indicators import IndicatorValue
 from mch_reporting.domain.periods import parse_period
 
 START = dt.date(2020, 1, 1)
@@ -114,9 +114,11 @@ def test_numerators_and_denominators_sum_up_the_tree_and_the_ratio_comes_last() 
     province = values("38", "2026-11", ms, cs)
     for code in ("U5_MEASURED", "UNDERWEIGHT", "UNDERWEIGHT_SEVERE"):
         assert province[code].numerator == commune_a[code].numerator + commune_b[code].numerator
-        assert (
-            province[code].denominator == commune_a[code].denominator + commune_b[code].denominator
-        )
+        total, a, b = (v[code].denominator for v in (province, commune_a, commune_b))
+        assert total is not None
+        assert a is not None
+        assert b is not None
+        assert total == a + b
     assert province["U5_MEASURED"].value == pytest.approx(3 / 4)
     assert province["UNDERWEIGHT"].value == pytest.approx(2 / 3)
     assert province["UNDERWEIGHT_SEVERE"].value == pytest.approx(1 / 3)
@@ -181,3 +183,37 @@ def test_under_five_is_by_birthday() -> None:
     assert under_five(born, dt.date(2025, 2, 27))
     assert not under_five(born, dt.date(2025, 2, 28))
     assert not under_five(born, dt.date(2020, 2, 28))
+
+
+def test_a_visit_without_a_valid_measurement_leaves_the_child_at_its_latest_measurement() -> None:
+    # Weighed on 2 December (WAZ −2.5), vitamin A only on 20 December.
+    ms = [
+        measured("a", dt.date(2026, 12, 2), "38004", waz=-2.5),
+        measured("a", dt.date(2026, 12, 20), "38005", waz=None, lhaz=None, whz=None),
+    ]
+    cs = [child("a", "38004")]
+    v = values("38004", "2026-12", ms, cs)
+    assert (v["UNDERWEIGHT"].numerator, v["UNDERWEIGHT"].denominator) == (1, 1)
+    assert (v["U5_MEASURED"].numerator, v["U5_MEASURED"].denominator) == (1, 1)
+    assert values("38005", "2026-12", ms, cs)["U5_MEASURED"].numerator == 0
+
+
+def test_each_prevalence_takes_the_latest_valid_value_of_its_own_z_score() -> None:
+    # Length only on the later visit: stunting from it, underweight from the earlier weighing.
+    ms = [
+        measured("a", dt.date(2026, 11, 2), "38004", waz=-3.5, lhaz=0.0, whz=-2.4),
+        measured("a", dt.date(2026, 11, 25), "38004", waz=None, lhaz=-2.2, whz=None),
+    ]
+    v = values("38004", "2026-11", ms, [child("a", "38004")])
+    assert (v["UNDERWEIGHT_SEVERE"].numerator, v["UNDERWEIGHT_SEVERE"].denominator) == (1, 1)
+    assert (v["STUNTING"].numerator, v["STUNTING"].denominator) == (1, 1)
+    assert (v["WASTING"].numerator, v["WASTING"].denominator) == (1, 1)
+    assert v["U5_MEASURED"].numerator == 1
+
+
+def test_a_flagged_weighing_is_no_valid_measurement() -> None:
+    ms = [
+        measured("a", dt.date(2026, 11, 2), "38004", waz=-1.0),
+        measured("a", dt.date(2026, 11, 9), "38005", waz=None, lhaz=None, whz=None),
+    ]
+    assert values("38004", "2026-11", ms, [])["UNDERWEIGHT"].denominator == 1

@@ -185,6 +185,14 @@ from a secretKeyRef. Context: dict root, name, svc.
   value: {{ printf "/etc/mch/kafka-client/%s" $svc.kafka.tls.keyKey | quote }}
 {{- end }}
 {{- end }}
+{{- if $root.Values.auth.issuer }}
+- name: AUTH_ISSUER
+  value: {{ $root.Values.auth.issuer | quote }}
+- name: AUTH_JWKS_URL
+  value: {{ required "auth.jwksUrl is required with auth.issuer" $root.Values.auth.jwksUrl | quote }}
+- name: AUTH_AUDIENCE
+  value: {{ $root.Values.auth.audience | quote }}
+{{- end }}
 {{- if $root.Values.otel.endpoint }}
 - name: OTEL_EXPORTER_OTLP_ENDPOINT
   value: {{ $root.Values.otel.endpoint | quote }}

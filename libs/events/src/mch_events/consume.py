@@ -1,6 +1,11 @@
 """The consuming side every service shares: decode a batch of Kafka records, dead-letter what is
 unusable, process the rest in one transaction (idempotent by event id, one span per event in the
 trace the event was produced in), and dead-letter what the service rejects.
+
+No record can stop a consumer: one that cannot be decoded or validated, whatever the error, is
+dead-lettered with its reason; a batch that fails as a whole is retried a few times, then split in
+halves until the record at fault is found and dead-lettered (``processing_error``) and the rest are
+applied. Only while the database does not answer is the batch left to be consumed again.
 """
 
 from __future__ import annotations
@@ -14,7 +19,8 @@ from typing import Protocol, runtime_checkable
 
 from opentelemetry import trace
 from pydantic import BaseModel
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlmodel import Session
 
 from . import idempotency
@@ -161,6 +167,10 @@ def _apply_guarded(
     except EventError as exc:
         savepoint.rollback()
         return EventResult(id=event.id, status="rejected", problems=exc.problems)
+    except (OperationalError, InterfaceError):
+        # The database failed, not necessarily the event: the batch is retried, and split only if
+        # the failure persists (see consume_batch).
+        raise
     except Exception as exc:
         # A bug or a bad row must not stop the consumer: the event goes to the dead letters.
         log.exception("%s failed on event %s", consumer, event.id)
@@ -177,9 +187,42 @@ def _apply_guarded(
         )
 
 
+def header_text(value: bytes | None) -> str:
+    """A Kafka header value as text; Kafka allows a header without a value."""
+    return value.decode("utf-8", "replace") if value is not None else ""
+
+
 def decode(record: KafkaRecord) -> tuple[CloudEvent, dict[str, str]]:
-    headers = {k: v.decode("utf-8", "replace") for k, v in record.headers}
-    return from_kafka(record.value or b"", headers), headers
+    """Decode one record; raises ``EventError`` and nothing else."""
+    try:
+        headers = {k: header_text(v) for k, v in record.headers}
+        return from_kafka(record.value or b"", headers), headers
+    except EventError:
+        raise
+    except Exception as exc:
+        log.warning("undecodable record %s/%s/%s", record.topic, record.partition, record.offset)
+        raise EventError(
+            [
+                Problem(
+                    code=ReasonCode.INVALID_ENVELOPE,
+                    rule="unexpected_error",
+                    message=f"{type(exc).__name__}: {exc}"[:300],
+                )
+            ]
+        ) from exc
+
+
+@dataclass(frozen=True)
+class Retry:
+    """How a batch that fails as a whole is tried again before it is split."""
+
+    attempts: int = 3
+    backoff_s: float = 0.5
+    """Wait before the second attempt, doubled before each further one."""
+
+
+DEFAULT_RETRY = Retry()
+Decoded = tuple[KafkaRecord, CloudEvent, dict[str, str]]
 
 
 async def consume_batch(
@@ -190,10 +233,11 @@ async def consume_batch(
     service: str,
     apply: ApplyFn,
     dead_letters: DeadLetters,
+    retry: Retry = DEFAULT_RETRY,
 ) -> BatchSummary:
     """Process one batch of Kafka records end to end (see module docstring)."""
     summary = BatchSummary(received=len(records))
-    decoded: list[tuple[KafkaRecord, CloudEvent, dict[str, str]]] = []
+    decoded: list[Decoded] = []
     for record in records:
         try:
             event, headers = decode(record)
@@ -202,16 +246,7 @@ async def consume_batch(
             continue
         decoded.append((record, event, headers))
     if decoded:
-        results = await asyncio.to_thread(
-            functools.partial(
-                apply_events,
-                engine,
-                consumer,
-                [(e, h) for _, e, h in decoded],
-                apply,
-                service=service,
-            )
-        )
+        results = await _BatchRun(engine, consumer, service, apply, retry).run(decoded)
         summary.results = results
         for (record, _, _), result in zip(decoded, results, strict=True):
             if result.status == "rejected":
@@ -220,3 +255,97 @@ async def consume_batch(
     # broker round trip each.
     await asyncio.gather(*(dead_letters.send(r, problems) for r, problems in summary.rejected))
     return summary
+
+
+@dataclass
+class _BatchRun:
+    engine: Engine
+    consumer: str
+    service: str
+    apply: ApplyFn
+    retry: Retry
+
+    async def run(self, items: Sequence[Decoded]) -> list[EventResult]:
+        error: Exception | None = None
+        for attempt in range(self.retry.attempts):
+            if attempt:
+                await asyncio.sleep(self.retry.backoff_s * 2 ** (attempt - 1))
+            try:
+                return await self._apply(items)
+            except Exception as exc:
+                error = exc
+                log.warning(
+                    "%s: a batch of %d failed (attempt %d of %d): %s: %s",
+                    self.consumer,
+                    len(items),
+                    attempt + 1,
+                    self.retry.attempts,
+                    type(exc).__name__,
+                    exc,
+                )
+        assert error is not None
+        await self._database_must_answer(error)
+        return await self._bisect(items, error)
+
+    async def _apply(self, items: Sequence[Decoded]) -> list[EventResult]:
+        return await asyncio.to_thread(
+            functools.partial(
+                apply_events,
+                self.engine,
+                self.consumer,
+                [(e, h) for _, e, h in items],
+                self.apply,
+                service=self.service,
+            )
+        )
+
+    async def _bisect(self, items: Sequence[Decoded], error: Exception) -> list[EventResult]:
+        if len(items) == 1:
+            await self._database_must_answer(error)
+            record, event, _ = items[0]
+            log.error(
+                "%s: event %s (%s/%s/%s) fails its batch: %s: %s",
+                self.consumer,
+                event.id,
+                record.topic,
+                record.partition,
+                record.offset,
+                type(error).__name__,
+                error,
+            )
+            return [
+                EventResult(
+                    id=event.id,
+                    status="rejected",
+                    problems=[
+                        Problem(
+                            code=ReasonCode.PROCESSING_ERROR,
+                            rule="fails_its_batch",
+                            message=f"{type(error).__name__}: {error}"[:500],
+                        )
+                    ],
+                )
+            ]
+        middle = len(items) // 2
+        results: list[EventResult] = []
+        for half in (items[:middle], items[middle:]):
+            try:
+                results += await self._apply(half)
+            except Exception as exc:
+                results += await self._bisect(half, exc)
+        return results
+
+    async def _database_must_answer(self, error: Exception) -> None:
+        # When the database itself is down every event would look guilty: dead-letter none, and
+        # let the batch be consumed again.
+        if not await asyncio.to_thread(_database_answers, self.engine):
+            raise error
+
+
+def _database_answers(engine: Engine) -> bool:
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        return True
+    except Exception:
+        return False

@@ -1,9 +1,11 @@
-"""Dead letters: what a consumer cannot process goes to ``mch.dead-letters.v1`` unchanged, with the
-reason in headers, so that nothing stops a consumer and nothing is silently dropped."""
+"""Dead letters: what a consumer cannot process goes to ``mch.dead-letters.v1`` unchanged (only a
+body over ``MAX_DEAD_LETTER_BYTES`` is cut), with the reason in headers, so that nothing stops a
+consumer and nothing is silently dropped."""
 
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import json
 import logging
 from collections.abc import Sequence
@@ -17,6 +19,15 @@ log = logging.getLogger(__name__)
 
 REASON_HEADER = "mch-dlq-reason"
 PROBLEMS_HEADER = "mch-dlq-problems"
+TRUNCATED_HEADER = "mch-dlq-truncated-from"
+"""Set (to the original size in bytes) when the body was cut to ``MAX_DEAD_LETTER_BYTES``."""
+MAX_DEAD_LETTER_BYTES = 256 * 1024
+"""Far above any acceptable event (64 KiB), well below what a producer may send (1 MiB by default):
+a record too large to publish again would fail its batch each time it is consumed."""
+MAX_KEPT_HEADERS = 64
+MAX_KEPT_HEADER_CHARS = 2048
+"""Of the original headers, the first ``MAX_KEPT_HEADERS`` are kept, each cut to this length: the
+copy must stay publishable whatever the original carried."""
 
 
 class KafkaRecord(Protocol):
@@ -75,7 +86,10 @@ class DeadLetters:
         self._service = service
 
     async def send(self, record: KafkaRecord, problems: Sequence[Problem]) -> None:
-        original = {k: v.decode("utf-8", "replace") for k, v in record.headers}
+        original = {
+            k[:256]: (v.decode("utf-8", "replace") if v is not None else "")[:MAX_KEPT_HEADER_CHARS]
+            for k, v in itertools.islice(record.headers, MAX_KEPT_HEADERS)
+        }
         headers = dead_letter_headers(
             problems,
             service=self._service,
@@ -89,9 +103,11 @@ class DeadLetters:
             record.offset,
             headers[REASON_HEADER],
         )
-        await self._publisher.publish(
-            record.value or b"", DEAD_LETTERS, key=record.key, headers=headers
-        )
+        body = record.value or b""
+        if len(body) > MAX_DEAD_LETTER_BYTES:
+            headers[TRUNCATED_HEADER] = str(len(body))
+            body = body[:MAX_DEAD_LETTER_BYTES]
+        await self._publisher.publish(body, DEAD_LETTERS, key=record.key, headers=headers)
 
     async def send_event(self, event: CloudEvent, problems: Sequence[Problem], origin: str) -> None:
         """Dead-letter an event that reached the service some other way (HTTP) or was held."""

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import uuid
 from collections.abc import Mapping
 from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from . import safejson
 from .contracts.results import Problem, ReasonCode
 from .registry import EVENT_TYPES, EventType
 
@@ -24,6 +26,7 @@ MAX_EVENT_BYTES = 64 * 1024
 """No handbook event comes near this; a larger one is an error or an attack."""
 
 T = TypeVar("T", bound=BaseModel)
+log = logging.getLogger(__name__)
 _REQUIRED_HEADERS = ("id", "source", "type", "specversion")
 
 
@@ -114,6 +117,22 @@ def _problems_from_validation(exc: ValidationError, prefix: str) -> list[Problem
 
 
 def parse_envelope(obj: Any) -> CloudEvent:
+    """Validate the envelope; raises ``EventError`` and nothing else."""
+    try:
+        return _parse_envelope(obj)
+    except EventError:
+        raise
+    except Exception as exc:
+        raise EventError([_unexpected(ReasonCode.INVALID_ENVELOPE, exc)]) from exc
+
+
+def _unexpected(code: ReasonCode, exc: Exception) -> Problem:
+    # A validator that fails in an unforeseen way still says no for this one message only.
+    log.warning("unexpected %s while validating an event", type(exc).__name__, exc_info=exc)
+    return Problem(code=code, rule="unexpected_error", message=f"{type(exc).__name__}: {exc}"[:300])
+
+
+def _parse_envelope(obj: Any) -> CloudEvent:
     if not isinstance(obj, Mapping):
         raise EventError(
             [Problem(code=ReasonCode.MALFORMED_JSON, message="an event must be a JSON object")]
@@ -174,6 +193,8 @@ def parse_data(event: CloudEvent) -> BaseModel:
         return known.model.model_validate(event.data)
     except ValidationError as exc:
         raise EventError(_problems_from_validation(exc, "data")) from exc
+    except Exception as exc:
+        raise EventError([_unexpected(ReasonCode.SCHEMA_VIOLATION, exc)]) from exc
 
 
 def parse(obj: Any) -> TypedEvent[BaseModel]:
@@ -183,21 +204,11 @@ def parse(obj: Any) -> TypedEvent[BaseModel]:
 
 
 def loads_json(body: bytes) -> Any:
-    if len(body) > MAX_EVENT_BYTES:
-        raise EventError(
-            [
-                Problem(
-                    code=ReasonCode.PAYLOAD_TOO_LARGE,
-                    message=f"event is {len(body)} bytes; the limit is {MAX_EVENT_BYTES}",
-                )
-            ]
-        )
+    """One event's JSON, within the limits of ``safejson`` (``EventError`` with the reason)."""
     try:
-        return json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise EventError(
-            [Problem(code=ReasonCode.MALFORMED_JSON, message=f"not valid JSON: {exc}")]
-        ) from exc
+        return safejson.loads(body, max_bytes=MAX_EVENT_BYTES)
+    except safejson.JSONRejected as exc:
+        raise EventError([exc.problem]) from None
 
 
 # -- Kafka binary mode ------------------------------------------------------------------------------

@@ -94,6 +94,21 @@ class OrgTree:
     def exists(self, code: str, on: dt.date) -> bool:
         return self._find(code, on) is not None
 
+    def last_in_force(self, code: str, on: dt.date) -> dt.date | None:
+        """``on`` if ``code`` is in force then, else the last day before it that it was; None if
+        it never was by then."""
+        entry = self._index.get(code)
+        if entry is None:
+            return None
+        starts, listed = entry
+        i = bisect_right(starts, on) - 1
+        if i < 0:
+            return None
+        unit = listed[i]
+        if unit.valid_to is None or on < unit.valid_to:
+            return on
+        return unit.valid_to - dt.timedelta(days=1)
+
     def is_facility(self, code: str, on: dt.date) -> bool:
         unit = self._find(code, on)
         return unit is not None and unit.level == "facility"

@@ -85,6 +85,8 @@ def pending(engine: Engine, service: str) -> int:
         return session.exec(select(func.count()).select_from(outbox_table(service))).one()
 
 
+_YIELD_EVERY = 50
+
 PublishFn = Callable[..., Awaitable[Any]]
 
 
@@ -206,7 +208,11 @@ class OutboxRelay:
         if self._before_publish is not None:
             await self._before_publish({row.topic for row in rows})
         futures = []
-        for row in rows:
+        for n, row in enumerate(rows):
+            if n and n % _YIELD_EVERY == 0:
+                # Publishing without confirmation never waits, so a batch would hold the event
+                # loop (probes, HTTP) for its whole length without this.
+                await asyncio.sleep(0)
             token = otel_context.attach(context_from_traceparent(row.traceparent))
             try:
                 futures.append(

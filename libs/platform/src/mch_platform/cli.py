@@ -113,9 +113,20 @@ def resync(
         str, typer.Option(help="the service's base URL (instead of --base-port; one service)")
     ] = "",
     wait: Annotated[bool, typer.Option(help="until republished and published")] = True,
+    token: Annotated[
+        str,
+        typer.Option(
+            envvar="MCH_TOKEN",
+            help="an operator's bearer token (default: the admin one of <data dir>/tokens.json)",
+        ),
+    ] = "",
+    data_dir: Annotated[
+        Path, typer.Option(help="where mch up wrote tokens.json (when no --token)")
+    ] = Path("data"),
 ) -> None:
     """Republish a service's state (after the broker lost its log): each service stages what it
     published before in its outbox again; consumers skip what they applied already."""
+    from .devauth import admin_token
     from .local import RESYNC_SERVICES, run_resync, service_ports
 
     names = list(RESYNC_SERVICES) if service == "all" else [_spec(service).name]
@@ -123,7 +134,9 @@ def resync(
         raise typer.BadParameter("--url names one service")
     ports = service_ports(base_port)
     urls = {name: url or f"http://127.0.0.1:{ports[name]}" for name in names}
-    if not run_resync(urls, wait=wait, echo=typer.echo):
+    bearer = token or admin_token(data_dir)
+    headers = {"authorization": f"Bearer {bearer}"} if bearer else {}
+    if not run_resync(urls, headers=headers, wait=wait, echo=typer.echo):
         raise typer.Exit(1)
 
 
@@ -139,6 +152,13 @@ def simulate(
     bootstrap_servers: Annotated[
         str, typer.Option(envvar="KAFKA_BOOTSTRAP_SERVERS", help="Kafka to publish to")
     ] = "127.0.0.1:9092",
+    token: Annotated[
+        str,
+        typer.Option(
+            envvar="MCH_TOKEN",
+            help="bearer token for --http (e.g. the admin one of data/tokens.json)",
+        ),
+    ] = "",
 ) -> None:
     """Publish realistic synthetic facility events for N demo communes over a date range."""
     from .local import simulate_events
@@ -154,6 +174,7 @@ def simulate(
         seed=seed,
         http=http or None,
         bootstrap_servers=bootstrap_servers,
+        token=token or None,
     )
 
 

@@ -34,6 +34,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from mch_servicekit.migrations import upgrade
 
+from .devauth import development_issuer, write_tokens
 from .embedded_broker import EmbeddedBroker, free_port
 from .services import SERVICES
 
@@ -179,6 +180,11 @@ class Platform:
     broker: EmbeddedBroker | None = None
     bootstrap_servers: str = ""
     services: dict[str, ServiceProcess] = field(default_factory=dict)
+    auth_env: dict[str, str] = field(default_factory=dict)
+    """The services' ``AUTH_*`` settings (the development issuer's, unless the environment names
+    a real issuer)."""
+    admin_headers: dict[str, str] = field(default_factory=dict)
+    """What the demo loader sends to import the org units (an operator's token)."""
 
     def start_broker(self) -> None:
         configured = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
@@ -221,6 +227,7 @@ class Platform:
             "KAFKA_BOOTSTRAP_SERVERS": self.bootstrap_servers,
             "DATA_DIR": str(self.data_dir),
             "DATABASE_URL": self._database_url(name),
+            **self.auth_env,
         }
         service = ServiceProcess(name, port, self.data_dir, env)
         self.services[name] = service
@@ -330,7 +337,15 @@ def run_platform(
         shutil.rmtree(data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
-    platform = Platform(data_dir=data_dir, base_port=base_port, broker_port=broker_port)
+    issuer = development_issuer(data_dir)
+    tokens_file, tokens = write_tokens(issuer, data_dir) if issuer else (None, {})
+    platform = Platform(
+        data_dir=data_dir,
+        base_port=base_port,
+        broker_port=broker_port,
+        auth_env=issuer.environment() if issuer else {},
+        admin_headers={"authorization": f"Bearer {tokens['admin']}"} if tokens else {},
+    )
     signals = StopSignals(platform).install()
     supervisor = Supervisor(platform, signals.requested)
     try:
@@ -346,6 +361,8 @@ def run_platform(
         for name, url in platform.urls().items():
             console.print(f"  {name:<13} {url}   API docs: {url}/docs")
         console.print(f"  logs and databases in {data_dir.resolve()}")
+        if tokens_file is not None:
+            console.print(f"  development tokens (admin, province, …) in {tokens_file.resolve()}")
         console.print(f"Running (pid {os.getpid()}). Press Ctrl-C to stop.")
         _watch(platform, signals, supervisor, until=None)
     finally:
@@ -418,17 +435,17 @@ class Supervisor:
         )
         threading.Thread(
             target=request_resync,
-            args=(self._platform.urls(), self._stop),
+            args=(self._platform.urls(), self._stop, self._platform.admin_headers),
             name="mch-resync",
             daemon=True,
         ).start()
 
 
-def request_resync(urls: dict[str, str], stop: threading.Event) -> None:
-    """Ask each service that publishes state to republish it (``POST /v1/admin/resync``), as soon
-    as it answers; one line per service."""
+def request_resync(urls: dict[str, str], stop: threading.Event, headers: dict[str, str]) -> None:
+    """Ask each service that publishes state to republish it (``POST /v1/admin/resync``, with the
+    operator's ``headers``), as soon as it answers; one line per service."""
     pending = [name for name in RESYNC_SERVICES if name in urls]
-    with httpx.Client() as client:
+    with httpx.Client(headers=headers) as client:
         while pending and not stop.is_set():
             for name in list(pending):
                 try:
@@ -444,14 +461,16 @@ def request_resync(urls: dict[str, str], stop: threading.Event) -> None:
 def run_resync(
     urls: dict[str, str],
     *,
+    headers: dict[str, str],
     wait: bool,
     echo: Callable[[str], object],
     timeout: float = 3600,
 ) -> bool:
-    """``mch resync``: start a republish on each service, then (``wait``) follow them until each
-    is done and its outbox published. False when a service failed or did not answer."""
+    """``mch resync``: start a republish on each service (with the operator's ``headers``), then
+    (``wait``) follow them until each is done and its outbox published. False when a service
+    failed or did not answer."""
     ok = True
-    with httpx.Client(timeout=30) as client:
+    with httpx.Client(timeout=30, headers=headers) as client:
         started = {}
         for name, url in urls.items():
             try:
@@ -573,7 +592,10 @@ class DemoLoader(threading.Thread):
         urls = self._platform.urls()
         try:
             response = httpx.post(
-                f"{urls['records']}/v1/orgunits/import", content=demo_orgunits_json(), timeout=120
+                f"{urls['records']}/v1/orgunits/import",
+                content=demo_orgunits_json(),
+                headers=self._platform.admin_headers,
+                timeout=120,
             )
             response.raise_for_status()
             console.print(f"Demo org units (Thanh Hóa) loaded: {response.json()}")
@@ -678,6 +700,7 @@ def simulate_events(
     seed: int,
     http: str | None,
     bootstrap_servers: str,
+    token: str | None = None,
 ) -> int:
     """Publish the demo events; returns how many were sent."""
     from .simulate import generate, publish_http, publish_kafka
@@ -695,7 +718,9 @@ def simulate_events(
             progress.update(task, advance=n)
 
         if http:
-            summary = publish_http(events, http, progress=advance)
+            auth = {"authorization": f"Bearer {token}"} if token else {}
+            with httpx.Client(timeout=60, headers=auth) as client:
+                summary = publish_http(events, http, progress=advance, client=client)
             console.print(f"records answered: {dict(summary.statuses)}")
             return summary.sent
         sent = asyncio.run(publish_kafka(events, bootstrap_servers, progress=advance))

@@ -8,10 +8,14 @@ PostgreSQL fails the run; elsewhere the tests that need it are skipped with the 
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import importlib
 import os
+import shutil
+import tempfile
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -19,11 +23,57 @@ from fastapi import FastAPI
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from mch_servicekit.access.devissuer import DevIssuer
+from mch_servicekit.access.policy import Role
+
 from .embedded_broker import EmbeddedBroker
 
 PG_ADMIN_URL = os.environ.get(
     "MCH_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )
+
+
+_ISSUER: DevIssuer | None = None
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Every service a test builds verifies tokens of one test issuer (auth is never off in
+    tests): its key pair lives in a temporary directory for the run, and the services find it
+    through the ``AUTH_*`` environment, as deployed ones do."""
+    global _ISSUER
+    if _ISSUER is None:
+        _ISSUER = DevIssuer(Path(tempfile.mkdtemp(prefix="mch-test-issuer-")))
+        os.environ.update(_ISSUER.environment())
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    global _ISSUER
+    if _ISSUER is not None:
+        shutil.rmtree(_ISSUER.directory, ignore_errors=True)
+        _ISSUER = None
+
+
+def test_issuer() -> DevIssuer:
+    """The run's test issuer (see ``pytest_configure``)."""
+    if _ISSUER is None:
+        raise RuntimeError("the mch_platform.testing plugin is not loaded")
+    return _ISSUER
+
+
+test_issuer.__test__ = False  # type: ignore[attr-defined]
+
+
+def bearer(
+    roles: Iterable[Role | str] = tuple(Role),
+    orgunits: Iterable[str] = ("VN",),
+    *,
+    facility: str | None = None,
+    subject: str = "test-user",
+) -> dict[str, str]:
+    """An ``authorization`` header with a token of the test issuer; by default one that every role
+    and the whole country allow (for tests about something other than access)."""
+    token = test_issuer().token(subject, roles, orgunits, facility=facility)
+    return {"authorization": f"Bearer {token}"}
 
 
 @pytest.fixture
@@ -105,10 +155,16 @@ def database_url(request: pytest.FixtureRequest, tmp_path: object) -> Iterator[s
 
 @contextlib.asynccontextmanager
 async def running(
-    service: str, *, database_url: str, bootstrap_servers: str, **settings: object
+    service: str,
+    *,
+    database_url: str,
+    bootstrap_servers: str,
+    today: Callable[[], dt.date] | None = None,
+    **settings: object,
 ) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
     """One service, migrated and started in this process (subscribers, relay and all), with an
-    HTTP client bound to it; stopped on exit."""
+    HTTP client bound to it; stopped on exit. ``today`` fixes the clock of the services that
+    read the date (records, immunization)."""
     from mch_events.broker import KafkaSettings
     from mch_servicekit.migrations import upgrade
 
@@ -120,11 +176,15 @@ async def running(
     settings_cls = next(
         v for k, v in vars(module).items() if k.endswith("Settings") and k != "ServiceSettings"
     )
+    clock = {} if today is None else {"today": today}
     app = spec.app_factory()(
         settings=settings_cls(database_url=database_url, **settings),
         kafka=KafkaSettings(bootstrap_servers=bootstrap_servers),
+        **clock,
     )
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url=f"http://{service}") as client:
+        async with httpx.AsyncClient(
+            transport=transport, base_url=f"http://{service}", headers=bearer()
+        ) as client:
             yield app, client

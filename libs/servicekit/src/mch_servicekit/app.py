@@ -25,11 +25,13 @@ from sqlalchemy import Engine
 
 from mch_events import topics
 from mch_events.broker import KafkaSettings, ResetBeyondEnd, TopicGuard, make_broker
-from mch_events.consume import ApplyFn, BatchSummary, consume_batch
+from mch_events.consume import DEFAULT_RETRY, ApplyFn, BatchSummary, Retry, consume_batch
 from mch_events.deadletter import DeadLetters
 from mch_events.outbox import OutboxRelay
 from mch_events.telemetry import setup_tracing
 
+from . import guards
+from .access import AuthSettings, Operates, TokenVerifier
 from .db import make_engine
 from .docs import INDEX_ELSEWHERE, install_docs, install_index, serves_root
 from .health import HealthMonitor
@@ -72,9 +74,10 @@ class ServiceContext:
         """Run ``job`` every ``seconds`` while the service runs (errors are logged, not fatal)."""
         self.periodic.append((seconds, job))
 
-    def subscribe(self, *topic_names: str, apply: ApplyFn) -> None:
+    def subscribe(self, *topic_names: str, apply: ApplyFn, retry: Retry = DEFAULT_RETRY) -> None:
         """Consume the topics in batches with the service's consumer group (``mch-<service>``);
-        ``apply`` is called in a worker thread, in one transaction per batch, for each new event."""
+        ``apply`` is called in a worker thread, in one transaction per batch, for each new event.
+        A batch that fails as a whole is tried again as ``retry`` says, then split."""
         group = f"mch-{self.name}"
         subscriber = self.broker.subscriber(
             *topic_names,
@@ -99,12 +102,24 @@ class ServiceContext:
                 service=self.name,
                 apply=apply,
                 dead_letters=self.dead_letters,
+                retry=retry,
             )
             for result in summary.results:
                 self.consumed[result.status] = self.consumed.get(result.status, 0) + 1
             self.relay.wake()
-            for callback in self.on_batch:
-                await callback(summary)
+            await _after_batch(self.on_batch, summary)
+
+
+async def _after_batch(
+    callbacks: Sequence[Callable[[BatchSummary], Awaitable[None]]], summary: BatchSummary
+) -> None:
+    # The batch is committed and its dead letters sent: a failing callback must not have it
+    # consumed again, over and over.
+    for callback in callbacks:
+        try:
+            await callback(summary)
+        except Exception:
+            log.exception("after-batch step %s failed", getattr(callback, "__name__", callback))
 
 
 def _nothing_to_republish(engine: Engine, progress: Progress) -> None:
@@ -132,6 +147,7 @@ def create_service(
     title: str | None = None,
     description: str = "",
     index_path: str | None = "/",
+    auth: AuthSettings | None = None,
 ) -> FastAPI:
     """The service's app. ``index_path`` is where the index of the service's links is served: a
     service with a page of its own at ``/`` passes ``"/index"`` (or ``None`` for no index); one
@@ -192,6 +208,9 @@ def create_service(
         redoc_url=None,
     )
     app.state.ctx = ctx
+    guards.install(app)
+    # Routes that name an action (mch_servicekit.access) verify bearer tokens with it.
+    app.state.verifier = TokenVerifier(auth or AuthSettings())
 
     # Both probes are async and read state only: run on the event loop, they never wait for a
     # worker thread, a pooled connection or a lock that consumer batches hold.
@@ -218,6 +237,7 @@ def create_service(
     install_docs(app)
     if index_path is not None:
         install_index(app, name, INDEX_ELSEWHERE if serves_root(app) else index_path)
+    guards.check_routes(app)
     FastAPIInstrumentor.instrument_app(
         app, tracer_provider=provider, excluded_urls="healthz,readyz"
     )
@@ -242,7 +262,7 @@ def _install_resync(app: FastAPI, ctx: ServiceContext, health: HealthMonitor) ->
         return status
 
     @app.post("/v1/admin/resync", status_code=202, tags=["operations"])
-    async def start_resync() -> ResyncStatus:
+    async def start_resync(who: Operates) -> ResyncStatus:
         """Republish the service's whole state to its topic through the outbox (after the broker
         lost its log); answers at once, with the progress that ``GET`` reports too. Asking while a
         republish runs starts no second one."""
@@ -250,6 +270,6 @@ def _install_resync(app: FastAPI, ctx: ServiceContext, health: HealthMonitor) ->
         return resync_status()
 
     @app.get("/v1/admin/resync", tags=["operations"])
-    async def resync_progress() -> ResyncStatus:
+    async def resync_progress(who: Operates) -> ResyncStatus:
         """The current (or last) republish: state, events staged, outbox rows still waiting."""
         return resync_status()

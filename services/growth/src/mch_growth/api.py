@@ -28,12 +28,24 @@ from mch_growth.domain.zscores import (
     shown,
 )
 from mch_growth.domain.zscores import Sex as EngineSex
+from mch_growth.storage import SERVICE
+from mch_servicekit.access import (
+    Action,
+    Decision,
+    Principal,
+    ReadsNamed,
+    ReadsReference,
+    decide,
+    refuse,
+)
+from mch_servicekit.access.audit import log_access
 from mch_servicekit.app import ServiceContext, context_of
+from mch_servicekit.guards import SafeJSONRoute
 
 MAX_ITEMS: Final = 10_000
 
-router = APIRouter(tags=["growth"])
-children = APIRouter(tags=["children"])
+router = APIRouter(tags=["growth"], route_class=SafeJSONRoute)
+children = APIRouter(tags=["children"], route_class=SafeJSONRoute)
 Context = Annotated[ServiceContext, Depends(context_of)]
 
 
@@ -103,7 +115,9 @@ _REQUEST_SCHEMA: Final = {
     summary="Z-scores, flags and nutrition status for a list of child measurements",
     openapi_extra={"requestBody": {"content": {"application/json": {"schema": _REQUEST_SCHEMA}}}},
 )
-def score_measurements(items: Annotated[list[Any], Body()]) -> list[ZScoreResult]:
+def score_measurements(
+    items: Annotated[list[Any], Body()], who: ReadsReference
+) -> list[ZScoreResult]:
     if len(items) > MAX_ITEMS:
         raise HTTPException(
             status_code=413,  # Content Too Large
@@ -199,8 +213,8 @@ class GrowthSeries(BaseModel):
     summary="A child's visits with their z-scores, nutrition status and faltering",
     responses={404: {"description": "No such child (or it was voided or merged)"}},
 )
-def child_growth(child_id: UUID, ctx: Context) -> GrowthSeries:
-    series = _known_child(ctx, child_id)
+def child_growth(child_id: UUID, ctx: Context, who: ReadsNamed) -> GrowthSeries:
+    series = _known_child(ctx, child_id, who)
     return GrowthSeries(
         child_id=child_id,
         sex=series.sex,
@@ -228,9 +242,10 @@ def child_chart(
         ),
     ],
     ctx: Context,
+    who: ReadsNamed,
     lang: Lang = "vi",
 ) -> Response:
-    series = _known_child(ctx, child_id)
+    series = _known_child(ctx, child_id, who)
     if indicator == "wfh":
         last = series.visits[-1][0].visit_date if series.visits else datetime.now(VN_TZ).date()
         indicator = stature_chart(age_in_days(series.birth_date, last))
@@ -239,11 +254,27 @@ def child_chart(
     return Response(svg, media_type="image/svg+xml")
 
 
-def _known_child(ctx: ServiceContext, child_id: UUID) -> processing.ChildSeries:
+def _known_child(ctx: ServiceContext, child_id: UUID, who: Principal) -> processing.ChildSeries:
     with Session(ctx.engine) as session:
         series = processing.child_series(session, str(child_id))
+        tree = processing.orgunit_tree(session)
     if series is None:
         raise HTTPException(status_code=404, detail=f"no growth record of child {child_id}")
+    decision = (
+        decide(
+            who,
+            Action.READ_NAMED,
+            orgunit=series.residence,
+            tree=tree,
+            on=datetime.now(VN_TZ).date(),
+        )
+        if series.residence
+        else Decision(False, "the child's residence is not known here")
+    )
+    outcome = "allowed" if decision.allowed else "refused"
+    log_access(ctx.engine, SERVICE, who, "read_growth", [str(child_id)], outcome=outcome)
+    if not decision.allowed:
+        raise refuse(decision)
     return series
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from mch_events.broker import KafkaSettings
+from mch_servicekit.access.audit import access_log_router
 from mch_servicekit.app import create_service
 
 from . import api, handlers, resync
@@ -18,7 +19,7 @@ def create_app(
         "growth",
         settings=settings or GrowthSettings(),
         kafka=kafka,
-        routers=[api.router, api.children],
+        routers=[api.router, api.children, access_log_router("growth")],
         title="mch-platform growth",
         description="WHO growth standards, nutrition status and growth charts.",
     )

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Final, cast
 
 from pydantic import BaseModel
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col, func, select
 
 from mch_events import outbox, topics
 from mch_events.contracts import growth as g
@@ -21,6 +21,7 @@ from mch_events.contracts import records as r
 from mch_events.contracts.common import SexCode
 from mch_events.contracts.results import EventResult
 from mch_events.envelope import CloudEvent, new_event
+from mch_events.orgtree import OrgTree, OrgTreeError
 
 from .domain.nutrition import (
     Assessment,
@@ -32,7 +33,7 @@ from .domain.nutrition import (
 )
 from .domain.zscores import Indicator, Measurement, Position, Sex, age_in_days
 from .storage import SERVICE as _SERVICE
-from .storage import GrowthChild, GrowthVisit
+from .storage import GrowthChild, GrowthOrgUnit, GrowthVisit
 
 SOURCE = "mch-growth"
 _POSITIONS = {"lying": Position.LYING, "standing": Position.STANDING, None: Position.UNKNOWN}
@@ -47,7 +48,37 @@ def apply(session: Session, event: CloudEvent, data: BaseModel) -> EventResult:
             return _visit(session, event, data)
         case r.PersonState() if data.role == "child":
             _child(session, data)
+        case r.OrgUnit():
+            _orgunit(session, data)
     return EventResult(id=event.id, status="accepted")
+
+
+def _orgunit(session: Session, unit: r.OrgUnit) -> None:
+    row = session.get(GrowthOrgUnit, (unit.code, unit.valid_from))
+    row = row or GrowthOrgUnit(code=unit.code, valid_from=unit.valid_from, version="")
+    row.version = unit.model_dump_json()
+    session.add(row)
+
+
+_trees: dict[tuple[int, int], OrgTree] = {}
+
+
+def orgunit_tree(session: Session) -> OrgTree | None:
+    """The org-unit tree received so far (None while it is not a valid one). Cached by a
+    fingerprint of the stored versions, so a changed version is seen by the next request."""
+    count, size = session.exec(
+        select(func.count(), func.coalesce(func.sum(func.length(GrowthOrgUnit.version)), 0))
+    ).one()
+    key = (int(count), int(size))
+    if key not in _trees:
+        rows = session.exec(select(GrowthOrgUnit.version)).all()
+        try:
+            tree = OrgTree(r.OrgUnit.model_validate_json(v) for v in rows)
+        except OrgTreeError:
+            return None
+        _trees.clear()
+        _trees[key] = tree
+    return _trees[key]
 
 
 def _child(session: Session, data: r.PersonState) -> None:
@@ -57,6 +88,10 @@ def _child(session: Session, data: r.PersonState) -> None:
     row = row or GrowthChild(child_id=str(data.person_id), sex=data.sex, birth_date=data.birth_date)
     row.sex, row.birth_date = data.sex, data.birth_date
     row.revision, row.voided = data.revision, data.voided or data.merged_into is not None
+    if data.residences:
+        row.residence = max(
+            data.residences, key=lambda p: p.effective_date or dt.date.min
+        ).residence
     session.add(row)
 
 
@@ -211,6 +246,8 @@ class ChildSeries:
     sex: SexCode
     birth_date: dt.date
     visits: list[tuple[r.ChildVisitRecorded, g.GrowthAssessed]]
+    residence: str | None = None
+    """Where the child lives now: as records announced it, else as its latest visit says."""
 
 
 def child_series(session: Session, child_id: str) -> ChildSeries | None:
@@ -228,9 +265,16 @@ def child_series(session: Session, child_id: str) -> ChildSeries | None:
     ]
     if child is not None:
         # The column holds what a PersonState carried, so "M" or "F".
-        return ChildSeries(sex=cast(SexCode, child.sex), birth_date=child.birth_date, visits=visits)
+        return ChildSeries(
+            sex=cast(SexCode, child.sex),
+            birth_date=child.birth_date,
+            visits=visits,
+            residence=child.residence or (visits[-1][0].residence if visits else None),
+        )
     if not visits:
         return None
     # Each visit carries the child's sex and birth date: a child is known before its PersonState.
     latest = visits[-1][0]
-    return ChildSeries(sex=latest.sex, birth_date=latest.birth_date, visits=visits)
+    return ChildSeries(
+        sex=latest.sex, birth_date=latest.birth_date, visits=visits, residence=latest.residence
+    )

@@ -9,6 +9,7 @@ from sqlmodel import Field, SQLModel
 
 from mch_events.idempotency import processed_table
 from mch_events.outbox import outbox_table
+from mch_servicekit.access.audit import access_log_table
 
 SERVICE = "growth"
 """The name the service's outbox and processed-event tables carry (``growth_outbox``, ...)."""
@@ -22,6 +23,19 @@ class GrowthChild(SQLModel, table=True):
     birth_date: dt.date
     revision: int = 1
     voided: bool = False
+    residence: str | None = Field(default=None, max_length=32)
+    """Where the child lives now (decides who may see its growth)."""
+
+
+class GrowthOrgUnit(SQLModel, table=True):
+    """Org-unit versions as records publishes them: the tree that decides who may see a child."""
+
+    __tablename__ = "growth_orgunit"
+
+    code: str = Field(primary_key=True, max_length=32)
+    valid_from: dt.date = Field(primary_key=True)
+    version: str
+    """The ``OrgUnit`` contract as JSON."""
 
 
 class GrowthVisit(SQLModel, table=True):
@@ -49,7 +63,9 @@ class GrowthVisit(SQLModel, table=True):
 
 MODELS: list[type[SQLModel]] = [
     GrowthChild,
+    GrowthOrgUnit,
     GrowthVisit,
+    access_log_table(SERVICE),
     processed_table(SERVICE),
     outbox_table(SERVICE),
 ]

@@ -24,6 +24,8 @@ from mch_immunization.domain.schedule import (
     ScheduleSpec,
     load_catalog,
 )
+from mch_servicekit.access import ReadsReference
+from mch_servicekit.guards import SafeJSONRoute
 
 
 class PersonIn(BaseModel):
@@ -123,21 +125,21 @@ def create_router(
         def current() -> ScheduleCatalog:
             return fixed
 
-    router = APIRouter(prefix="/v1", tags=["immunization"])
+    router = APIRouter(prefix="/v1", tags=["immunization"], route_class=SafeJSONRoute)
 
     @router.get("/schedules", response_model=list[ScheduleSummary])
-    def list_schedules() -> list[ScheduleSummary]:
+    def list_schedules(who: ReadsReference) -> list[ScheduleSummary]:
         return [schedule_summary(schedule) for schedule in current().schedules.values()]
 
     @router.get("/schedules/{schedule_id}", response_model=ScheduleSpec)
-    def show_schedule(schedule_id: str) -> ScheduleSpec:
+    def show_schedule(schedule_id: str, who: ReadsReference) -> ScheduleSpec:
         schedule = current().get(schedule_id)
         if schedule is None:
             raise HTTPException(status_code=404, detail=f"unknown schedule {schedule_id!r}")
         return schedule.spec
 
     @router.post("/forecast", response_model=ForecastOut)
-    def post_forecast(body: ForecastRequest) -> ForecastOut:
+    def post_forecast(body: ForecastRequest, who: ReadsReference) -> ForecastOut:
         schedules = current()
         if body.schedule is not None:
             schedule = schedules.get(body.schedule)

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Callable
+
 from fastapi import FastAPI
 
 from mch_events.broker import KafkaSettings
+from mch_servicekit.access.audit import access_log_router
 from mch_servicekit.app import ServiceContext, create_service
+from mch_servicekit.guards import check_routes
 
 from . import handlers, resync
 from .api import create_router
 from .catalog import ScheduleBook
-from .forecasting import Forecaster
+from .forecasting import Forecaster, today_in_vietnam
 from .orgunits import OrgUnits
 from .processing import RecordsConsumer
 from .service_api import create_service_router
@@ -18,8 +23,11 @@ from .settings import ImmunizationSettings
 
 
 def create_app(
-    settings: ImmunizationSettings | None = None, kafka: KafkaSettings | None = None
+    settings: ImmunizationSettings | None = None,
+    kafka: KafkaSettings | None = None,
+    today: Callable[[], dt.date] = today_in_vietnam,
 ) -> FastAPI:
+    """``today`` is the service's clock for dates: tests fix it."""
     settings = settings or ImmunizationSettings()
     app = create_service(
         "immunization",
@@ -31,7 +39,7 @@ def create_app(
     ctx: ServiceContext = app.state.ctx
     schedules = ScheduleBook(ctx.engine, settings.schedules_dir)
     orgunits = OrgUnits()
-    forecaster = Forecaster(schedules, orgunits)
+    forecaster = Forecaster(schedules, orgunits, today)
     reforecasting = handlers.Reforecasting(
         ctx.engine,
         forecaster,
@@ -52,4 +60,7 @@ def create_app(
             schedules_changed=reforecasting.wake,
         )
     )
+    app.include_router(access_log_router("immunization"))
+    # Its routers need the service's objects, so they come after create_service's own check.
+    check_routes(app)
     return app

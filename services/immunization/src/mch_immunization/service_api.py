@@ -15,6 +15,17 @@ from sqlmodel import Session, col, select
 
 from mch_events.contracts.records import OrgUnit
 from mch_events.orgtree import OrgTree, OrgTreeError
+from mch_servicekit.access import (
+    Action,
+    Decision,
+    ManagesReference,
+    Principal,
+    ReadsNamed,
+    decide,
+    refuse,
+)
+from mch_servicekit.access.audit import log_access
+from mch_servicekit.guards import SafeJSONRoute
 
 from . import defaulters_page
 from .api import ForecastOut, ScheduleSummary, schedule_summary
@@ -23,7 +34,7 @@ from .domain.defaulters import OverdueRow, group_by_commune
 from .domain.person import population_of
 from .domain.schedule import Population, ScheduleError
 from .orgunits import OrgUnits
-from .storage import ImmunizationMerge, ImmunizationOverdue, ImmunizationPerson
+from .storage import SERVICE, ImmunizationMerge, ImmunizationOverdue, ImmunizationPerson
 
 _IN_CHUNK = 500
 """Residence codes per ``IN (...)`` list: a province has a few hundred communes, the country
@@ -78,12 +89,20 @@ def create_service_router(
     today: Callable[[], dt.date],
     schedules_changed: Callable[[], None],
 ) -> APIRouter:
-    router = APIRouter(prefix="/v1", tags=["immunization"])
+    router = APIRouter(prefix="/v1", tags=["immunization"], route_class=SafeJSONRoute)
 
     @router.get("/people/{person_id}/immunizations", response_model=PersonForecastOut)
-    def person_immunizations(person_id: str) -> PersonForecastOut:
+    def person_immunizations(person_id: str, who: ReadsNamed) -> PersonForecastOut:
         """The person's stored forecast and the schedule version that produced it."""
-        return _stored_forecast(engine, person_id)
+        found = _stored_forecast(engine, person_id)
+        with Session(engine) as session:
+            tree = orgunits.tree(session)
+        decision = decide(who, Action.READ_NAMED, orgunit=found.residence, tree=tree, on=today())
+        outcome = "allowed" if decision.allowed else "refused"
+        log_access(engine, SERVICE, who, "read_immunizations", [person_id], outcome=outcome)
+        if not decision.allowed:
+            raise refuse(decision)
+        return found
 
     @router.get(
         "/defaulters",
@@ -91,6 +110,7 @@ def create_service_router(
         responses={200: {"content": {"text/csv": {}, "text/html": {}}}},
     )
     def defaulters(
+        who: ReadsNamed,
         orgunit: Annotated[str, Query(description="Org-unit code: commune, district, province")],
         as_of: Annotated[dt.date | None, Query(description="Default: today")] = None,
         output: Annotated[Literal["json", "csv", "html"], Query(alias="format")] = "json",
@@ -103,7 +123,14 @@ def create_service_router(
             raise HTTPException(
                 422, f"as_of {day} is after today ({now}): forecasts are made as of today"
             )
-        tree, unit, rows = _overdue_in_subtree(engine, orgunits, orgunit, day)
+        tree, unit, decision, rows = _overdue_in_subtree(engine, orgunits, who, orgunit, day)
+        # Logged in a transaction of its own, once the reading one is closed.
+        if not decision.allowed:
+            log_access(engine, SERVICE, who, "list_defaulters", [orgunit], outcome="refused")
+            raise refuse(decision)
+        # A list names people: each one listed is logged as read.
+        listed = sorted({row.person_id for row in rows})
+        log_access(engine, SERVICE, who, "list_defaulters", listed, detail=orgunit)
         communes = group_by_commune(rows, day, lambda code: _name(tree, code, day))
         if output == "csv":
             return PlainTextResponse(
@@ -129,6 +156,7 @@ def create_service_router(
         responses={200: {"description": "This version was already loaded, unchanged"}},
     )
     def upload_schedule(
+        who: ManagesReference,
         document: Annotated[dict[str, Any], Body(description="A schedule document, as a file")],
         response: Response,
     ) -> ScheduleSummary:
@@ -179,9 +207,10 @@ def _stored_forecast(engine: Engine, person_id: str) -> PersonForecastOut:
 
 
 def _overdue_in_subtree(
-    engine: Engine, orgunits: OrgUnits, orgunit: str, day: dt.date
-) -> tuple[OrgTree, OrgUnit, list[OverdueRow]]:
-    """The tree in force, the org unit, and the doses overdue on ``day`` in its subtree."""
+    engine: Engine, orgunits: OrgUnits, who: Principal, orgunit: str, day: dt.date
+) -> tuple[OrgTree, OrgUnit, Decision, list[OverdueRow]]:
+    """The tree in force, the org unit, whether ``who`` may read its names, and (only then) the
+    doses overdue on ``day`` in its subtree."""
     with Session(engine) as session:
         try:
             tree = orgunits.tree(session)
@@ -192,8 +221,11 @@ def _overdue_in_subtree(
         unit = tree.get(orgunit, day)
         if unit is None:
             raise HTTPException(404, f"org unit {orgunit!r} is not in force on {day}")
+        decision = decide(who, Action.READ_NAMED, orgunit=orgunit, tree=tree, on=day)
+        if not decision.allowed:
+            return tree, unit, decision, []
         codes = [orgunit, *(u.code for u in tree.subtree(orgunit, day))]
-        return tree, unit, _overdue_on(session, codes, day)
+        return tree, unit, decision, _overdue_on(session, codes, day)
 
 
 def _overdue_on(session: Session, codes: list[str], day: dt.date) -> list[OverdueRow]:

@@ -11,6 +11,7 @@ from sqlmodel import Field, SQLModel
 
 from mch_events.idempotency import processed_table
 from mch_events.outbox import outbox_table
+from mch_servicekit.access.audit import access_log_table
 
 SERVICE = "immunization"
 """The name the service's outbox and processed-event tables carry (``immunization_outbox``, ...)."""
@@ -135,6 +136,7 @@ MODELS: list[type[SQLModel]] = [
     ImmunizationOverdue,
     ImmunizationOrgUnit,
     ImmunizationSchedule,
+    access_log_table(SERVICE),
     processed_table(SERVICE),
     outbox_table(SERVICE),
 ]

@@ -6,18 +6,31 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
+from collections.abc import Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response
 from pydantic import BaseModel
 from sqlmodel import Session, col, select
 
+from mch_events import safejson
 from mch_events.consume import apply_events
 from mch_events.contracts.records import OrgUnit
 from mch_events.contracts.results import EventResult, Problem, ReasonCode
 from mch_events.envelope import MAX_EVENT_BYTES, CloudEvent, EventError, parse_envelope
 from mch_events.orgtree import OrgTreeError, OrgUnitNotInForce
+from mch_servicekit.access import (
+    Action,
+    ManagesReference,
+    Principal,
+    ReadsReference,
+    ReadsRejections,
+    SubmitsEvents,
+    decide,
+    enforce,
+)
 from mch_servicekit.app import ServiceContext, context_of
+from mch_servicekit.guards import SafeJSONRoute, parse_json_body
 
 from .domain import orgunits as orgunit_io
 from .orgunits import ImportSummary, import_versions, stored_versions
@@ -26,10 +39,12 @@ from .publishing import SOURCE
 from .rejections import record_rejection, resolve_rejections
 from .storage import SERVICE, Rejection
 
+MAX_ROW_ID = 2**63 - 1
+"""The largest id PostgreSQL can hold: a larger one in a path is a client error, not a query."""
 MAX_BATCH_EVENTS = 1000
 MAX_BATCH_BYTES = MAX_BATCH_EVENTS * 8 * 1024
 
-router = APIRouter()
+router = APIRouter(route_class=SafeJSONRoute)
 Ctx = Annotated[ServiceContext, Depends(context_of)]
 
 
@@ -51,9 +66,10 @@ class EventOutcome(EventResult):
 
 
 def _ingest(
-    ctx: ServiceContext, gate: Gate, items: list[Any], body_bytes: int
+    ctx: ServiceContext, gate: Gate, items: list[Any], body_bytes: int, who: Principal
 ) -> list[EventResult]:
     """Validate and apply a batch; the same path as Kafka, plus keeping the rejections."""
+    today = dt.datetime.now(dt.UTC).date()
     results: list[EventResult | None] = [None] * len(items)
     valid: list[tuple[int, CloudEvent]] = []
     for i, item in enumerate(items):
@@ -71,7 +87,9 @@ def _ingest(
                         )
                     ]
                 )
-            valid.append((i, parse_envelope(item)))
+            event = parse_envelope(item)
+            _authorize(who, event, gate, today)
+            valid.append((i, event))
         except EventError as exc:
             ident = item.get("id") if isinstance(item, dict) else None
             results[i] = EventResult(
@@ -91,9 +109,29 @@ def _ingest(
     return final
 
 
+def _authorize(who: Principal, event: CloudEvent, gate: Gate, today: dt.date) -> None:
+    """A submitter may submit only for facilities it may act for: both the event's ``source`` and
+    the facility its data names (a facility system: its own facility only)."""
+    claimed = [("source", event.source)]
+    if isinstance(event.data.get("facility"), str):
+        claimed.append(("data.facility", event.data["facility"]))
+    tree = gate.orgunits.tree() if any(r.value != "facility_system" for r in who.roles) else None
+    for field, facility in claimed:
+        if not decide(who, Action.SUBMIT_EVENTS, facility=facility, tree=tree, on=today).allowed:
+            raise EventError(
+                [
+                    Problem(
+                        code=ReasonCode.NOT_AUTHORIZED,
+                        field=field,
+                        message=f"this client may not submit events for {facility}",
+                    )
+                ]
+            )
+
+
 @router.post("/v1/events", response_model=IngestResponse, tags=["events"])
 async def post_events(
-    request: Request, response: Response, ctx: Ctx, gate: GateDep
+    request: Request, response: Response, ctx: Ctx, gate: GateDep, who: SubmitsEvents
 ) -> IngestResponse:
     """Submit facility events: a JSON array of CloudEvents (structured mode), at most 1,000.
 
@@ -102,16 +140,11 @@ async def post_events(
     with machine-readable problems. The response is 200 when every event was accepted or
     harmless, 207 when some were rejected."""
     body = await request.body()
-    if len(body) > MAX_BATCH_BYTES:
-        raise HTTPException(413, f"a batch is limited to {MAX_BATCH_BYTES} bytes; split it")
-    try:
-        parsed = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise HTTPException(400, f"malformed_json: {exc}") from exc
+    parsed = parse_json_body(body, max_bytes=MAX_BATCH_BYTES)
     items = parsed if isinstance(parsed, list) else [parsed]
     if len(items) > MAX_BATCH_EVENTS:
         raise HTTPException(413, f"a batch is limited to {MAX_BATCH_EVENTS} events; split it")
-    results = await asyncio.to_thread(_ingest, ctx, gate, items, len(body))
+    results = await asyncio.to_thread(_ingest, ctx, gate, items, len(body), who)
     summary: dict[str, int] = {}
     for result in results:
         summary[result.status] = summary.get(result.status, 0) + 1
@@ -135,6 +168,8 @@ class RejectionView(BaseModel):
 @router.get("/v1/rejections", response_model=list[RejectionView], tags=["events"])
 def list_rejections(
     ctx: Ctx,
+    gate: GateDep,
+    who: ReadsRejections,
     facility: Annotated[str | None, Query(description="the facility (event source) code")] = None,
     reason: str | None = None,
     include_resolved: bool = False,
@@ -143,21 +178,53 @@ def list_rejections(
     """Rejected events, newest first, with their reasons; correct and re-submit them to /v1/events
     (or to /v1/rejections/{id}/resubmit)."""
     query = select(Rejection).order_by(col(Rejection.received_at).desc()).limit(limit)
+    facility = facility or who.facility
     if facility:
         query = query.where(Rejection.source == facility)
     if reason:
         query = query.where(Rejection.reason == reason)
     if not include_resolved:
         query = query.where(col(Rejection.resolved_by).is_(None))
+    if facility:
+        enforce(
+            who,
+            Action.READ_REJECTIONS,
+            facility=facility,
+            tree=gate.orgunits.tree(),
+            on=_on(None, gate),
+        )
     with Session(ctx.engine) as session:
         rows = session.exec(query).all()
-    return [_view(row) for row in rows]
+    # Without a facility asked for, the rejections of the facilities the token may see.
+    visible = _rejections_visible_to(who, gate)
+    return [_view(row) for row in rows if visible(row.source)]
+
+
+def _rejections_visible_to(who: Principal, gate: Gate) -> Callable[[str | None], bool]:
+    tree, today = gate.orgunits.tree(), _on(None, gate)
+    roots = [u.code for u in tree.versions() if u.parent is None and tree.exists(u.code, today)]
+
+    def visible(source: str | None) -> bool:
+        # An event from a source not in the tree belongs to no area: only those who cover the
+        # whole country see it.
+        known = source is not None and tree.exists(source, today)
+        return decide(
+            who,
+            Action.READ_REJECTIONS,
+            facility=source,
+            orgunit=None if known else (roots[0] if roots else ""),
+            tree=tree,
+            on=today,
+        ).allowed
+
+    return visible
 
 
 def _view(row: Rejection) -> RejectionView:
     try:
-        payload = json.loads(row.payload)
-    except json.JSONDecodeError:
+        # What a rejected event held may be exactly what JSON parsing chokes on.
+        payload = safejson.loads(row.payload.encode("utf-8", "replace"), max_bytes=MAX_BATCH_BYTES)
+    except safejson.JSONRejected:
         payload = row.payload
     return RejectionView(
         id=row.id or 0,
@@ -174,22 +241,28 @@ def _view(row: Rejection) -> RejectionView:
 
 
 @router.post("/v1/rejections/{rejection_id}/resubmit", response_model=EventResult, tags=["events"])
-async def resubmit(rejection_id: int, request: Request, ctx: Ctx, gate: GateDep) -> EventResult:
+async def resubmit(
+    rejection_id: Annotated[int, Path(ge=1, le=MAX_ROW_ID)],
+    request: Request,
+    ctx: Ctx,
+    gate: GateDep,
+    who: SubmitsEvents,
+) -> EventResult:
     """Re-submit the corrected version of a rejected event (the body is the corrected CloudEvent,
     under any id). The rejection is resolved once the correction is accepted (or held)."""
 
-    def exists() -> bool:
+    def source() -> str | None:
         with Session(ctx.engine) as session:
-            return session.get(Rejection, rejection_id) is not None
+            row = session.get(Rejection, rejection_id)
+            return None if row is None else (row.source or "")
 
-    if not await asyncio.to_thread(exists):
+    rejected_from = await asyncio.to_thread(source)
+    if rejected_from is None or not _rejections_visible_to(who, gate)(rejected_from or None):
+        # Another facility's rejection is as unknown to this client as a missing one.
         raise HTTPException(404, f"no rejection {rejection_id}")
     body = await request.body()
-    try:
-        item = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise HTTPException(400, f"malformed_json: {exc}") from exc
-    result = (await asyncio.to_thread(_ingest, ctx, gate, [item], len(body)))[0]
+    item = parse_json_body(body, max_bytes=MAX_EVENT_BYTES)
+    result = (await asyncio.to_thread(_ingest, ctx, gate, [item], len(body), who))[0]
     if result.status in ("accepted", "duplicate", "held"):
 
         def mark() -> None:
@@ -205,6 +278,26 @@ async def resubmit(rejection_id: int, request: Request, ctx: Ctx, gate: GateDep)
 
 
 # -- org units ------------------------------------------------------------------------------------
+
+MAX_IMPORT_BYTES = 16 * 1024 * 1024
+"""A whole country's org units, with every version, is far below this."""
+
+
+def _csv_text(body: bytes) -> str:
+    if len(body) > MAX_IMPORT_BYTES:
+        raise HTTPException(
+            413,
+            {
+                "reason": ReasonCode.PAYLOAD_TOO_LARGE.value,
+                "message": f"the body is {len(body)} bytes; the limit is {MAX_IMPORT_BYTES}",
+            },
+        )
+    try:
+        return body.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise HTTPException(
+            400, {"reason": ReasonCode.INVALID_ENCODING.value, "message": f"not UTF-8: {exc}"}
+        ) from None
 
 
 class OrgUnitRef(BaseModel):
@@ -223,8 +316,8 @@ class OrgUnitView(OrgUnitRef):
     illustrative: bool = False
 
 
-def _on(on: dt.date | None) -> dt.date:
-    return on or dt.datetime.now(dt.UTC).date()
+def _on(on: dt.date | None, gate: Gate) -> dt.date:
+    return on or gate.today()
 
 
 def _ref(unit: OrgUnit) -> OrgUnitRef:
@@ -232,10 +325,12 @@ def _ref(unit: OrgUnit) -> OrgUnitRef:
 
 
 @router.get("/v1/orgunits/{code}", response_model=OrgUnitView, tags=["org units"])
-def get_orgunit(code: str, gate: GateDep, on: dt.date | None = None) -> OrgUnitView:
+def get_orgunit(
+    code: str, gate: GateDep, who: ReadsReference, on: dt.date | None = None
+) -> OrgUnitView:
     """An org unit as it is in force on ``on`` (default today), with its children then."""
     tree = gate.orgunits.tree()
-    day = _on(on)
+    day = _on(on, gate)
     unit = tree.get(code, day)
     if unit is None:
         raise HTTPException(404, f"no org unit {code!r} in force on {day}")
@@ -250,25 +345,29 @@ def get_orgunit(code: str, gate: GateDep, on: dt.date | None = None) -> OrgUnitV
 
 
 @router.get("/v1/orgunits/{code}/ancestors", response_model=list[OrgUnitRef], tags=["org units"])
-def get_ancestors(code: str, gate: GateDep, on: dt.date | None = None) -> list[OrgUnitRef]:
+def get_ancestors(
+    code: str, gate: GateDep, who: ReadsReference, on: dt.date | None = None
+) -> list[OrgUnitRef]:
     """The org units ``code`` rolls up into on ``on``, nearest first."""
     try:
-        return [_ref(u) for u in gate.orgunits.tree().ancestors(code, _on(on))]
+        return [_ref(u) for u in gate.orgunits.tree().ancestors(code, _on(on, gate))]
     except OrgUnitNotInForce as exc:
         raise HTTPException(404, str(exc)) from exc
 
 
 @router.get("/v1/orgunits/{code}/subtree", response_model=list[OrgUnit], tags=["org units"])
-def get_subtree(code: str, gate: GateDep, on: dt.date | None = None) -> list[OrgUnit]:
+def get_subtree(
+    code: str, gate: GateDep, who: ReadsReference, on: dt.date | None = None
+) -> list[OrgUnit]:
     """Every org unit below ``code`` in force on ``on``."""
     try:
-        return gate.orgunits.tree().subtree(code, _on(on))
+        return gate.orgunits.tree().subtree(code, _on(on, gate))
     except OrgUnitNotInForce as exc:
         raise HTTPException(404, str(exc)) from exc
 
 
 @router.get("/v1/orgunits", tags=["org units"])
-def export_orgunits(ctx: Ctx, format: str = "json") -> Response:
+def export_orgunits(ctx: Ctx, who: ReadsReference, format: str = "json") -> Response:
     """Every org-unit version, as JSON (default) or CSV (``format=csv``)."""
     with Session(ctx.engine) as session:
         units = stored_versions(session)
@@ -278,15 +377,17 @@ def export_orgunits(ctx: Ctx, format: str = "json") -> Response:
 
 
 @router.post("/v1/orgunits/import", tags=["org units"])
-async def import_orgunits(request: Request, ctx: Ctx, gate: GateDep) -> ImportSummary:
+async def import_orgunits(
+    request: Request, ctx: Ctx, gate: GateDep, who: ManagesReference
+) -> ImportSummary:
     """Import org-unit versions (JSON list, or CSV with ``Content-Type: text/csv``). The whole
     resulting tree is validated first; changed versions are published on ``mch.records.v1``."""
-    text = (await request.body()).decode("utf-8-sig")
+    body = await request.body()
     try:
         if "csv" in request.headers.get("content-type", ""):
-            units = orgunit_io.from_csv(text)
+            units = orgunit_io.from_csv(_csv_text(body))
         else:
-            units = orgunit_io.from_json(text)
+            units = orgunit_io.from_payload(parse_json_body(body, max_bytes=MAX_IMPORT_BYTES))
     except orgunit_io.OrgUnitFormatError as exc:
         raise HTTPException(422, str(exc)) from exc
 

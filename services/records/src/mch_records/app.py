@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 
 from fastapi import FastAPI
 
@@ -10,13 +11,16 @@ from mch_events.broker import KafkaSettings
 from mch_servicekit.app import create_service
 
 from . import api, handlers, people_api, resync
-from .processing import Gate, OrgUnits
+from .processing import Gate, OrgUnits, utc_today
 from .settings import RecordsSettings
 
 
 def create_app(
-    settings: RecordsSettings | None = None, kafka: KafkaSettings | None = None
+    settings: RecordsSettings | None = None,
+    kafka: KafkaSettings | None = None,
+    today: Callable[[], dt.date] = utc_today,
 ) -> FastAPI:
+    """``today`` is the service's clock for dates: tests fix it."""
     settings = settings or RecordsSettings()
     app = create_service(
         "records",
@@ -27,7 +31,7 @@ def create_app(
         description="People, pregnancies, visits and org units: the gate for facility events.",
     )
     ctx = app.state.ctx
-    gate = Gate(OrgUnits(ctx.engine), hold_for=dt.timedelta(days=settings.hold_days))
+    gate = Gate(OrgUnits(ctx.engine), hold_for=dt.timedelta(days=settings.hold_days), today=today)
     handlers.register(ctx, gate, held_check_seconds=settings.held_check_seconds)
     ctx.republishes(resync.republish)
     app.state.gate = gate

@@ -90,13 +90,22 @@ def find_duplicates(session: Session, limit: int) -> list[DuplicateView]:
     ]
 
 
-def dismiss(session: Session, person_a: str, person_b: str, user: str | None) -> None:
+def dismiss(
+    session: Session, person_a: str, person_b: str, user: str | None, purpose: str | None = None
+) -> None:
     """Record that two people are different; idempotent."""
     a, b = pair(person_a, person_b)
     if session.get(DuplicateDismissal, (a, b)) is None:
         session.add(DuplicateDismissal(person_a=a, person_b=b, dismissed_by=user or "anonymous"))
     for person_id, other in ((a, b), (b, a)):
-        log_access(session, user, "dismiss_duplicate", person_id, f"not a duplicate of {other}")
+        log_access(
+            session,
+            user,
+            "dismiss_duplicate",
+            person_id,
+            f"not a duplicate of {other}",
+            purpose=purpose,
+        )
 
 
 def _summary(person: Person) -> PersonSummary:

@@ -35,13 +35,16 @@ def register(ctx: ServiceContext, gate: Gate, *, held_check_seconds: float) -> N
 
 
 def _payload(body: bytes | None, headers: dict[str, str]) -> object:
+    data: object
     try:
         data = loads_json(body or b"")
     except EventError:
-        return (body or b"").decode("utf-8", "replace")[:65536]
+        data = (body or b"").decode("utf-8", "replace")[:65536]
     attrs: dict[str, object] = {
         k.removeprefix("ce_"): v for k, v in headers.items() if k.startswith("ce_")
     }
+    # In binary mode the attributes (the event id, the facility) are in the headers, so a body
+    # that is no JSON still leaves its rejection findable by id.
     return data if not attrs else {**attrs, "data": data}
 
 

@@ -39,7 +39,13 @@ class MergeResult:
 
 
 def merge(
-    session: Session, duplicate_id: str, surviving_id: str, *, user: str | None, today: dt.date
+    session: Session,
+    duplicate_id: str,
+    surviving_id: str,
+    *,
+    user: str | None,
+    today: dt.date,
+    purpose: str | None = None,
 ) -> MergeResult:
     """Stage the merge in the caller's transaction; raises ``MergeRefused`` with an HTTP status."""
     known = lookups(session)
@@ -90,6 +96,13 @@ def merge(
         earlier.merged_into = surviving_id
         known.add_person(earlier)
         publish_person(known, earlier)
-    log_access(session, user, "merge", duplicate_id, f"merged into {surviving_id}")
-    log_access(session, user, "merge", surviving_id, f"{duplicate_id} merged into this person")
+    log_access(session, user, "merge", duplicate_id, f"merged into {surviving_id}", purpose=purpose)
+    log_access(
+        session,
+        user,
+        "merge",
+        surviving_id,
+        f"{duplicate_id} merged into this person",
+        purpose=purpose,
+    )
     return MergeResult("merged", duplicate_id, surviving_id, len(records), len(children))

@@ -65,13 +65,17 @@ def to_contract(row: OrgUnitVersion) -> r.OrgUnit:
     return r.OrgUnit.model_validate(row.model_dump())
 
 
+def utc_today() -> dt.date:
+    return dt.datetime.now(dt.UTC).date()
+
+
 @dataclass
 class Gate:
     """Applies facility events (``mch_events.consume.BatchApply``)."""
 
     orgunits: OrgUnits
     hold_for: dt.timedelta = dt.timedelta(days=7)
-    today: Callable[[], dt.date] = lambda: dt.datetime.now(dt.UTC).date()
+    today: Callable[[], dt.date] = utc_today
 
     # -- entry points (consume.BatchApply) -------------------------------------------------------
     def __call__(self, session: Session, event: CloudEvent, data: BaseModel) -> EventResult:

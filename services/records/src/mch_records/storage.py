@@ -152,7 +152,9 @@ class DuplicateDismissal(SQLModel, table=True):
 
 
 class AccessLog(SQLModel, table=True):
-    """Who read or changed which person's record: health data is sensitive personal data."""
+    """Who read or changed which person's record: health data is sensitive personal data.
+
+    Append-only: database triggers refuse to update or delete an entry."""
 
     __tablename__ = "records_access_log"
 
@@ -163,6 +165,9 @@ class AccessLog(SQLModel, table=True):
     """``read_handbook``, ``merge`` or ``dismiss_duplicate``."""
     person_id: str = Field(index=True, max_length=36)
     detail: str | None = Field(default=None, max_length=200)
+    purpose: str | None = Field(default=None, max_length=64)
+    outcome: str = Field(default="allowed", max_length=16)
+    """``allowed`` or ``refused``: a refused attempt is kept too."""
 
 
 class OrgUnitVersion(SQLModel, table=True):

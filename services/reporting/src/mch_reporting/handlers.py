@@ -9,5 +9,5 @@ from .processing import Facts
 
 
 def register(ctx: ServiceContext, facts: Facts) -> None:
-    ctx.subscribe(topics.RECORDS, topics.GROWTH, apply=facts.apply)
+    ctx.subscribe(topics.RECORDS, topics.GROWTH, topics.IMMUNIZATION, apply=facts.apply)
     ctx.on_batch.append(facts.after_batch)

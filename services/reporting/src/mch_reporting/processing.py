@@ -6,22 +6,44 @@ from __future__ import annotations
 import datetime as dt
 import json
 import threading
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, TypeVar
+from uuid import UUID
 
 from pydantic import BaseModel
 from sqlalchemy import Engine
-from sqlmodel import Session, col, select
+from sqlmodel import Session, SQLModel, select
 
 from mch_events.consume import BatchSummary
 from mch_events.contracts import growth as g
+from mch_events.contracts import immunization as i
 from mch_events.contracts import records as r
+from mch_events.contracts.common import Revisioned
 from mch_events.contracts.results import EventResult
 from mch_events.envelope import CloudEvent
 from mch_events.orgtree import OrgTree
 
-from .domain.growth_indicators import Child, Measured, under_five
+from .domain.growth_indicators import GROWTH_INDICATORS, growth_counts
+from .domain.immunization_indicators import CODES as IMMUNIZATION_CODES
+from .domain.immunization_indicators import immunization_counts
+from .domain.indicators import Count, Indicator, IndicatorValue, View, aggregate
+from .domain.maternal import CODES as MATERNAL_CODES
+from .domain.maternal import maternal_counts
 from .domain.periods import Period
-from .storage import ReportingChild, ReportingGrowth, ReportingOrgUnit
+from .storage import (
+    FactsReader,
+    ReportingAntenatal,
+    ReportingBirth,
+    ReportingCare,
+    ReportingChild,
+    ReportingGrowth,
+    ReportingImmunizationFact,
+    ReportingMother,
+    ReportingOrgUnit,
+    ReportingPostnatal,
+    ReportingPregnancy,
+    ReportingVitaminA,
+)
 
 
 class Facts:
@@ -29,6 +51,7 @@ class Facts:
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
+        self.read = FactsReader(engine)
         self._tree: OrgTree | None = None
         self._tree_changed = False
         self._lock = threading.Lock()
@@ -40,9 +63,164 @@ class Facts:
                 self._orgunit(session, data)
             case r.PersonState() if data.role == "child":
                 self._child(session, data)
+            case r.PersonState():
+                self._mother(session, data)
             case g.GrowthAssessed():
                 self._growth(session, data)
+            case r.ChildVisitRecorded():
+                self._child_visit(session, data)
+            case r.ImmunizationRecorded():
+                self._care(
+                    session,
+                    data.immunization_id,
+                    data.person_id,
+                    "dose",
+                    data.date,
+                    data,
+                    data.facility,
+                )
+            case r.PostnatalVisitRecorded():
+                self._postnatal(session, data)
+            case r.BirthRecorded():
+                self._birth(session, data)
+            case r.PregnancyState():
+                self._pregnancy(session, data)
+            case i.ImmunizationStatusChanged():
+                self._status(session, data)
+            case r.AntenatalVisitRecorded():
+                self._antenatal(session, data)
         return EventResult(id=event.id, status="accepted")
+
+    def _child_visit(self, session: Session, data: r.ChildVisitRecorded) -> None:
+        self._care(
+            session,
+            data.visit_id,
+            data.child_id,
+            "child_visit",
+            data.visit_date,
+            data,
+            data.facility,
+        )
+        self._vitamin_a(session, data)
+
+    def _postnatal(self, session: Session, data: r.PostnatalVisitRecorded) -> None:
+        if data.child_id is not None:
+            self._care(session, data.visit_id, data.child_id, "postnatal", data.visit_date, data)
+        _upsert(
+            session,
+            ReportingPostnatal,
+            str(data.visit_id),
+            data,
+            mother_id=str(data.mother_id),
+            visit_date=data.visit_date,
+        )
+
+    def _pregnancy(self, session: Session, data: r.PregnancyState) -> None:
+        _upsert(
+            session,
+            ReportingPregnancy,
+            str(data.pregnancy_id),
+            data,
+            mother_id=str(data.mother_id),
+            edd=data.edd,
+            lmp_date=data.lmp_date,
+            registered_on=data.registered_on,
+            residence=data.residence,
+        )
+
+    def _antenatal(self, session: Session, data: r.AntenatalVisitRecorded) -> None:
+        tests = data.tests
+        _upsert(
+            session,
+            ReportingAntenatal,
+            str(data.visit_id),
+            data,
+            pregnancy_id=str(data.pregnancy_id),
+            facility=data.facility,
+            visit_date=data.visit_date,
+            residence=data.residence,
+            gestational_weeks=data.gestational_weeks,
+            hiv=tests is not None and tests.hiv is not None,
+            syphilis=tests is not None and tests.syphilis is not None,
+            hepb=tests is not None and tests.hepb is not None,
+        )
+
+    def _status(self, session: Session, data: i.ImmunizationStatusChanged) -> None:
+        key = (
+            str(data.person_id),
+            data.status,
+            data.vaccine or "",
+            data.dose or 0,
+            str(data.birth_id) if data.birth_id else "",
+        )
+        row = session.get(ReportingImmunizationFact, key) or ReportingImmunizationFact(
+            person_id=key[0],
+            status=key[1],
+            vaccine=key[2],
+            dose=key[3],
+            birth_id=key[4],
+            holds=data.holds,
+            since=data.since,
+            population=data.population,
+            schedule_version=data.schedule_version,
+        )
+        row.holds, row.since, row.until = data.holds, data.since, data.until
+        row.population, row.schedule_version = data.population, data.schedule_version
+        row.applied_at = _now()
+        session.add(row)
+
+    def _mother(self, session: Session, data: r.PersonState) -> None:
+        _upsert(
+            session,
+            ReportingMother,
+            str(data.person_id),
+            data,
+            residences=_residences(data),
+            died_on=data.died_on,
+            voided=data.voided or data.merged_into is not None,
+        )
+
+    def _birth(self, session: Session, data: r.BirthRecorded) -> None:
+        for baby in data.babies:
+            self._care(session, data.birth_id, baby.child_id, "birth", data.birth_date, data)
+        babies = [
+            {
+                "child_id": str(b.child_id),
+                "sex": b.sex,
+                "live": b.outcome == "live",
+                "weight_g": b.weight_g,
+            }
+            for b in data.babies
+        ]
+        _upsert(
+            session,
+            ReportingBirth,
+            str(data.birth_id),
+            data,
+            pregnancy_id=str(data.pregnancy_id),
+            mother_id=str(data.mother_id),
+            facility=data.facility,
+            birth_date=data.birth_date,
+            residence=data.residence,
+            place=data.place,
+            attendant=data.attendant,
+            babies=json.dumps(babies),
+        )
+
+    def _vitamin_a(self, session: Session, data: r.ChildVisitRecorded) -> None:
+        _upsert(
+            session,
+            ReportingVitaminA,
+            str(data.visit_id),
+            data,
+            child_id=str(data.child_id),
+            facility=data.facility,
+            visit_date=data.visit_date,
+            residence=data.residence,
+            birth_date=data.birth_date,
+            sex=data.sex,
+            given=bool(data.vitamin_a),
+        )
 
     def _orgunit(self, session: Session, data: r.OrgUnit) -> None:
         row = session.get(ReportingOrgUnit, (data.code, data.valid_from))
@@ -63,21 +241,38 @@ class Facts:
         row = session.get(ReportingChild, str(data.person_id))
         if row is not None and data.revision < row.revision:
             return
-        residences = [
-            [p.effective_date.isoformat() if p.effective_date else None, p.residence]
-            for p in data.residences
-        ]
         values: dict[str, Any] = {  # columns of several types, set by name on a new or stored row
             "birth_date": data.birth_date,
             "registered_on": data.registered_on,
-            "residences": json.dumps(residences),
+            "residences": _residences(data),
             "died_on": data.died_on,
+            "sex": data.sex,
             "revision": data.revision,
             "voided": data.voided or data.merged_into is not None,
+            "applied_at": _now(),
         }
         row = row or ReportingChild(child_id=str(data.person_id), **values)
         for name, value in values.items():
             setattr(row, name, value)
+        session.add(row)
+
+    def _care(
+        self,
+        session: Session,
+        record_id: UUID,
+        person_id: UUID,
+        kind: str,
+        day: dt.date,
+        data: Revisioned,
+        facility: str | None = None,
+    ) -> None:
+        key = (str(record_id), str(person_id))
+        row = session.get(ReportingCare, key)
+        if row is not None and data.revision < row.revision:
+            return
+        row = row or ReportingCare(record_id=key[0], person_id=key[1], kind=kind, care_date=day)
+        row.kind, row.care_date, row.facility = kind, day, facility
+        row.revision, row.voided, row.applied_at = data.revision, data.voided, _now()
         session.add(row)
 
     def _growth(self, session: Session, data: g.GrowthAssessed) -> None:
@@ -98,8 +293,12 @@ class Facts:
             "lhaz": valid(data.lhaz),
             "whz": valid(data.whz),
             "oedema": data.oedema,
+            "sex": data.sex,
+            "reference": data.reference,
+            "engine_version": data.engine_version,
             "revision": data.revision,
             "voided": data.voided,
+            "applied_at": _now(),
         }
         row = row or ReportingGrowth(visit_id=str(data.visit_id), **values)
         for name, value in values.items():
@@ -115,55 +314,92 @@ class Facts:
                 self._tree = OrgTree(r.OrgUnit.model_validate_json(v) for v in rows)
             return self._tree
 
-    def measurements(self, period: Period) -> list[Measured]:
-        with Session(self._engine) as session:
-            rows = session.exec(
-                select(ReportingGrowth).where(
-                    col(ReportingGrowth.visit_date) >= period.start,
-                    col(ReportingGrowth.visit_date) <= period.end,
-                    col(ReportingGrowth.voided) == False,  # noqa: E712 - SQL expression
-                )
-            ).all()
-        return [
-            Measured(
-                child_id=m.child_id,
-                visit_id=m.visit_id,
-                visit_date=m.visit_date,
-                birth_date=m.birth_date,
-                residence=m.residence,
-                facility=m.facility,
-                waz=m.waz,
-                lhaz=m.lhaz,
-                whz=m.whz,
-                oedema=m.oedema,
-            )
-            for m in rows
-        ]
+    def values(
+        self,
+        orgunits: Sequence[str],
+        period: Period,
+        view: View,
+        indicators: Sequence[Indicator],
+        tree: OrgTree,
+    ) -> dict[str, list[IndicatorValue]]:
+        """The values of ``indicators`` for each of ``orgunits``, from one read of the facts."""
+        return self.values_over(orgunits, [period], view, indicators, tree)[period.code]
 
-    def children(self, on: dt.date) -> list[Child]:
-        """Registered children who could be under 5 on ``on``."""
-        with Session(self._engine) as session:
-            rows = session.exec(
-                select(ReportingChild).where(
-                    col(ReportingChild.birth_date) > on - dt.timedelta(days=5 * 366),
-                    col(ReportingChild.voided) == False,  # noqa: E712 - SQL expression
+    def values_over(
+        self,
+        orgunits: Sequence[str],
+        periods: Sequence[Period],
+        view: View,
+        indicators: Sequence[Indicator],
+        tree: OrgTree,
+    ) -> dict[str, dict[str, list[IndicatorValue]]]:
+        """The values of each period (by code), from one read of the facts of all of them: every
+        rule keeps to the period it is given, so facts of a wider span change nothing."""
+        if not periods:
+            return {}
+        span = Period("span", "month", min(p.start for p in periods), max(p.end for p in periods))
+        codes = {i.code for i in indicators}
+        # One read of the children for every rule: the widest window any of them needs (under 6
+        # at the end, or turning 1 in the period).
+        oldest = min(span.end - dt.timedelta(days=6 * 366), span.start - dt.timedelta(days=366))
+        children = self.read.children_born_after(oldest)
+        growth = codes & set(GROWTH_INDICATORS)
+        measurements = self.read.measurements(span) if growth else []
+        maternal = (
+            self.read.maternal_facts(span, codes, children) if codes & MATERNAL_CODES else None
+        )
+        immunization = (
+            self.read.immunization_facts(span, codes, view, children)
+            if codes & IMMUNIZATION_CODES
+            else None
+        )
+        answers: dict[str, dict[str, list[IndicatorValue]]] = {}
+        for period in periods:
+            counts: list[Count] = []
+            if growth:
+                counts += growth_counts(
+                    period=period, measurements=measurements, children=children, view=view
                 )
-            ).all()
-        children = []
-        for c in rows:
-            if not under_five(c.birth_date, on):
-                continue
-            residences = tuple(
-                (dt.date.fromisoformat(since) if since else None, code)
-                for since, code in json.loads(c.residences)
-            )
-            children.append(
-                Child(
-                    child_id=c.child_id,
-                    birth_date=c.birth_date,
-                    registered_on=c.registered_on,
-                    residences=residences,
-                    died_on=c.died_on,
+            if maternal is not None:
+                counts += maternal_counts(period=period, facts=maternal, view=view, wanted=codes)
+            if immunization is not None:
+                counts += immunization_counts(
+                    period=period, facts=immunization, view=view, wanted=codes
                 )
+            answers[period.code] = aggregate(
+                counts, orgunits=orgunits, tree=tree, catalog=indicators, view=view
             )
-        return children
+        return answers
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _residences(data: r.PersonState) -> str:
+    return json.dumps(
+        [
+            [p.effective_date.isoformat() if p.effective_date else None, p.residence]
+            for p in data.residences
+        ]
+    )
+
+
+Row = TypeVar("Row", bound=SQLModel)
+
+
+def _upsert(
+    session: Session, model: type[Row], key: str, data: Revisioned, **values: object
+) -> None:
+    """Keep the highest revision of one record (an equal one is the same record again)."""
+    row = session.get(model, key)
+    if row is not None and data.revision < row.revision:  # type: ignore[attr-defined]
+        return
+    values = {"revision": data.revision, "voided": data.voided, "applied_at": _now()} | values
+    if row is None:
+        pk = model.__table__.primary_key.columns.keys()[0]  # type: ignore[attr-defined]
+        row = model(**{pk: key}, **values)
+    else:
+        for name, value in values.items():
+            setattr(row, name, value)
+    session.add(row)

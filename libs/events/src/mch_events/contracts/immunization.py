@@ -8,7 +8,14 @@ from uuid import UUID
 
 from .common import InternalContract, OrgUnitCode, Sex
 
-StatusFact = Literal["dose_overdue", "series_complete", "fully_immunized", "protected_at_birth"]
+StatusFact = Literal[
+    "dose_overdue",
+    "series_complete",
+    "fully_immunized",
+    "protected_at_birth",
+    "dose_valid",
+    "dose_timely",
+]
 Population = Literal["child", "women"]
 """Whose schedule: children's, or women's (tetanus, for mothers)."""
 
@@ -18,7 +25,10 @@ class ImmunizationStatusChanged(InternalContract):
     stopped holding.
 
     A fact is named by ``person_id``, ``status`` and, by status, ``vaccine`` and ``dose``
-    (``dose_overdue``), ``vaccine`` (``series_complete``) or ``birth_id`` (``protected_at_birth``).
+    (``dose_overdue``, ``dose_valid``, ``dose_timely``), ``vaccine`` (``series_complete``) or
+    ``birth_id`` (``protected_at_birth``). ``dose_valid``: that dose of the schedule was given and
+    counts (its series code and dose number as the schedule numbers them); ``dose_timely``: it
+    was, moreover, given before it became overdue by its recommended age (age-timed doses only).
     A consumer upserts by that name; a person's events are in order (keyed by person), so the
     latest one is the fact's state. Only changes are published: a fact that never held has no
     event. When a person is voided or merged into another, every fact of theirs stops holding.
@@ -30,7 +40,8 @@ class ImmunizationStatusChanged(InternalContract):
     since: dt.date
     """From when the fact holds (or held): for ``dose_overdue`` the dose's overdue date, for
     ``series_complete`` and ``fully_immunized`` the date of the dose that completed it, for
-    ``protected_at_birth`` the delivery date."""
+    ``protected_at_birth`` the delivery date, for ``dose_valid`` and ``dose_timely`` the date the
+    dose was given."""
     until: dt.date | None = None
     """``dose_overdue`` that stopped holding: the date the dose was given, else the date of the
     person's death, else the day it was found no longer overdue (it expired, left the person's

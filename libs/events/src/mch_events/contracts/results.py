@@ -20,6 +20,15 @@ class ReasonCode(StrEnum):
     SCHEMA_VIOLATION = "schema_violation"
     """The data does not match the type's schema: a missing field, a wrong type, a bad date."""
     PAYLOAD_TOO_LARGE = "payload_too_large"
+    """The body or the event is over the size limit."""
+    INVALID_ENCODING = "invalid_encoding"
+    """The body is not UTF-8 text (or holds an unpaired surrogate escape)."""
+    TOO_DEEP = "too_deep"
+    """Arrays and objects are nested deeper than the limit."""
+    NUMBER_TOO_LARGE = "number_too_large"
+    """A number has more digits than the limit, or is out of a float's range."""
+    INVALID_NUMBER = "invalid_number"
+    """``NaN`` or ``Infinity``: not JSON numbers, and not measurements."""
     UNKNOWN_ORG_UNIT = "unknown_org_unit"
     """A facility, residence or source code that is not in the org-unit tree on that date."""
     UNKNOWN_REFERENCE = "unknown_reference"
@@ -30,6 +39,9 @@ class ReasonCode(StrEnum):
     """The event contradicts a stored record (an identifier already used by someone else)."""
     PROCESSING_ERROR = "processing_error"
     """The consumer failed on a valid-looking event: an operator must look."""
+    NOT_AUTHORIZED = "not_authorized"
+    """The submitter may not submit for the event's ``source`` or ``facility`` (a facility system
+    submits only its own facility's events)."""
 
 
 class Problem(BaseModel):

@@ -1,8 +1,9 @@
 """A person's immunization status as facts that hold from a date, and the changes between two.
 
 The facts are what reporting counts: a dose overdue (DEFAULTERS), a series complete, fully
-immunized before the first birthday (FIC), protected against tetanus at a delivery (TT_PAB). The
-service keeps the facts of each person's last forecast and publishes only what differs.
+immunized before the first birthday (FIC), protected against tetanus at a delivery (TT_PAB), a
+valid dose (BCG, PENTA3, ...) and whether it was given on time (HEPB0_24H). The service keeps the
+facts of each person's last forecast and publishes only what differs.
 """
 
 from __future__ import annotations
@@ -22,9 +23,11 @@ from mch_immunization.domain.engine import (
     protected_at,
 )
 from mch_immunization.domain.person import Delivery
+from mch_immunization.domain.schedule import Schedule, shift
 
 Fact = StatusFact
 """The facts are those the service publishes (``ImmunizationStatusChanged.status``)."""
+DOSE_FACTS: frozenset[Fact] = frozenset({"dose_valid", "dose_timely"})
 
 
 class FactKey(NamedTuple):
@@ -57,27 +60,73 @@ def status_of(
     """The facts of a forecast. Nobody is overdue after their death; what they completed stays."""
     facts: dict[FactKey, dt.date] = {}
     if died_on is None:
-        for entry in overdue_doses(result):
-            if entry.overdue is not None:
-                facts[FactKey("dose_overdue", entry.vaccine, entry.dose)] = entry.overdue
+        facts.update(_overdue(result))
+    facts.update(_doses_given(result, birth_date))
     for series, completed in _completed_series(result.doses).items():
         facts[FactKey("series_complete", series)] = completed
-    schedule = result.schedule
-    if schedule.fic_before_age is not None and is_fully_immunized(result, birth_date):
-        fic = {(schedule.rules[i].series, schedule.rules[i].dose) for i in schedule.fic}
-        dates = [
-            e.date_given
-            for e in result.doses
-            if e.status == "complete" and (e.vaccine, e.dose) in fic and e.date_given is not None
-        ]
-        if dates:  # a set none of which concerns the person proves nothing
-            facts[FactKey("fully_immunized")] = max(dates)
-    if schedule.protection_series is not None:
-        for delivery in deliveries:
-            if protected_at(result, delivery.date):
-                key = FactKey("protected_at_birth", birth_id=delivery.birth_id)
-                facts[key] = delivery.date
+    facts.update(_fully_immunized(result, birth_date))
+    facts.update(_protected_at_birth(result, deliveries))
     return facts
+
+
+def _overdue(result: Forecast) -> dict[FactKey, dt.date]:
+    return {
+        FactKey("dose_overdue", entry.vaccine, entry.dose): entry.overdue
+        for entry in overdue_doses(result)
+        if entry.overdue is not None
+    }
+
+
+def _doses_given(result: Forecast, birth_date: dt.date) -> dict[FactKey, dt.date]:
+    """Each valid dose, and whether it was timely."""
+    facts: dict[FactKey, dt.date] = {}
+    for entry in result.doses:
+        if entry.status != "complete" or entry.dose is None or entry.date_given is None:
+            continue
+        facts[FactKey("dose_valid", entry.vaccine, entry.dose)] = entry.date_given
+        if _timely(result.schedule, entry.vaccine, entry.dose, entry.date_given, birth_date):
+            facts[FactKey("dose_timely", entry.vaccine, entry.dose)] = entry.date_given
+    return facts
+
+
+def _fully_immunized(result: Forecast, birth_date: dt.date) -> dict[FactKey, dt.date]:
+    schedule = result.schedule
+    if schedule.fic_before_age is None or not is_fully_immunized(result, birth_date):
+        return {}
+    fic = {(schedule.rules[i].series, schedule.rules[i].dose) for i in schedule.fic}
+    dates = [
+        e.date_given
+        for e in result.doses
+        if e.status == "complete" and (e.vaccine, e.dose) in fic and e.date_given is not None
+    ]
+    if not dates:  # a set none of which concerns the person proves nothing
+        return {}
+    return {FactKey("fully_immunized"): max(dates)}
+
+
+def _protected_at_birth(result: Forecast, deliveries: Sequence[Delivery]) -> dict[FactKey, dt.date]:
+    if result.schedule.protection_series is None:
+        return {}
+    return {
+        FactKey("protected_at_birth", birth_id=delivery.birth_id): delivery.date
+        for delivery in deliveries
+        if protected_at(result, delivery.date)
+    }
+
+
+def _timely(
+    schedule: Schedule, series: str, dose: int, given: dt.date, birth_date: dt.date
+) -> bool:
+    """Given before the dose became overdue by its recommended age (HEPB0: on the day of birth).
+    Doses timed from another dose have no such date of their own: never timely."""
+    index = schedule.by_ref.get((series, dose))
+    if index is None:
+        return False
+    rule = schedule.rules[index]
+    if rule.recommended_age is None:
+        return False
+    due = shift(birth_date, rule.recommended_age.months, rule.recommended_age.days)
+    return given < shift(due, rule.overdue_after.months, rule.overdue_after.days)
 
 
 def _completed_series(entries: Sequence[DoseEntry]) -> dict[str, dt.date]:

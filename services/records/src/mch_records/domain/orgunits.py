@@ -128,6 +128,11 @@ def from_json(text: str | bytes) -> list[OrgUnit]:
         payload = json.loads(text)
     except json.JSONDecodeError as exc:
         raise OrgUnitFormatError([f"not valid JSON: {exc}"]) from exc
+    return from_payload(payload)
+
+
+def from_payload(payload: object) -> list[OrgUnit]:
+    """``to_json``'s format, already parsed."""
     if not isinstance(payload, list):
         raise OrgUnitFormatError(["expected a JSON list of org-unit objects"])
     units: list[OrgUnit] = []

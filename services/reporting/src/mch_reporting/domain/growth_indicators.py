@@ -1,21 +1,26 @@
 """Growth and nutrition indicators (children under 5), per org unit and period.
 
-Each child counts once per period, at the org unit of its latest measurement in the period, so that
-sums up the tree stay exact; numerators and denominators are counted, the ratio comes last.
+Each child counts once per period and indicator, at the org unit of its latest *valid* measurement
+in the period (for a prevalence: its latest valid value of that z-score), so that sums up the tree
+stay exact. A visit with no valid measurement (vitamin A only, every z-score flagged) measures
+nothing and leaves the child where its earlier measurement put it.
+
+A numerator never exceeds its denominator: a child counts as registered from the earlier of its
+registration and its first care, and a child counted in ``U5_MEASURED`` is in its denominator at the
+same org unit, even if it moved, died or turned 5 later in the period.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Literal
+from functools import cached_property
 
 from mch_events.orgtree import OrgTree
 
+from .indicators import Count, Indicator, IndicatorValue, Sex, View, aggregate
 from .periods import Period
-
-View = Literal["residence", "facility"]
 
 GROWTH_INDICATORS = (
     "U5_MEASURED",
@@ -26,6 +31,10 @@ GROWTH_INDICATORS = (
     "WASTING",
     "WASTING_SEVERE",
     "OVERWEIGHT",
+)
+CATALOG = tuple(
+    Indicator(code, child=True, denominator="population" if code == "U5_MEASURED" else "contacts")
+    for code in GROWTH_INDICATORS
 )
 
 
@@ -43,6 +52,24 @@ class Measured:
     lhaz: float | None
     whz: float | None
     oedema: bool = False
+    sex: Sex | None = None
+    applied_at: dt.datetime | None = None
+    reference: str | None = None
+    engine_version: str | None = None
+
+    @property
+    def valid(self) -> bool:
+        """Something was measured: a valid z-score, or bilateral oedema."""
+        return self.oedema or self.waz is not None or self.lhaz is not None or self.whz is not None
+
+    @cached_property
+    def rules(self) -> frozenset[str]:
+        found = set()
+        if self.reference:
+            found.add(f"growth_reference={self.reference}")
+        if self.engine_version:
+            found.add(f"growth_engine={self.engine_version}")
+        return frozenset(found)
 
 
 @dataclass(frozen=True)
@@ -53,6 +80,17 @@ class Child:
     residences: tuple[tuple[dt.date | None, str], ...]
     """(effective date or None for the registered residence, commune code)."""
     died_on: dt.date | None = None
+    first_care: dt.date | None = None
+    """The earliest care recorded for the child (a visit, a dose, its birth)."""
+    sex: Sex | None = None
+    applied_at: dt.datetime | None = None
+
+    @property
+    def registered_from(self) -> dt.date:
+        """Registered from the earlier of the registration and the first care, so a registration
+        that arrives after the care it should precede cannot leave that care without a
+        denominator."""
+        return registered_from(self.registered_on, self.first_care)
 
     def residence_on(self, day: dt.date) -> str:
         best: tuple[dt.date | None, str] | None = None
@@ -65,55 +103,121 @@ class Child:
             raise ValueError(f"child {self.child_id} has no residence")
         return best[1]
 
+    def registered_alive_on(self, day: dt.date) -> bool:
+        return self.registered_from <= day and (self.died_on is None or self.died_on > day)
 
-@dataclass(frozen=True)
-class IndicatorValue:
-    indicator: str
-    numerator: int
-    denominator: int
 
-    @property
-    def value(self) -> float | None:
-        return self.numerator / self.denominator if self.denominator else None
+def registered_from(registered_on: dt.date, first_care: dt.date | None) -> dt.date:
+    return registered_on if first_care is None else min(registered_on, first_care)
 
 
 def under_five(birth_date: dt.date, on: dt.date) -> bool:
-    fifth = _add_years(birth_date, 5)
-    return birth_date <= on < fifth
+    return birth_date <= on < add_years(birth_date, 5)
 
 
-def _add_years(day: dt.date, years: int) -> dt.date:
+def add_years(day: dt.date, years: int) -> dt.date:
     try:
         return day.replace(year=day.year + years)
     except ValueError:  # 29 February
         return day.replace(year=day.year + years, day=28)
 
 
-def _rolls_into(tree: OrgTree, code: str, on: dt.date, orgunit: str) -> bool:
-    if not tree.exists(code, on):
-        return False
-    return orgunit in tree.path(code, on)
+def _attribution(m: Measured, view: View) -> str:
+    # A facility's path holds the facility itself and then the unit it is attached to, so the
+    # facility view answers for the facility and for every area above it.
+    return m.facility if view == "facility" else m.residence
 
 
-def _attribution(tree: OrgTree, m: Measured, view: View) -> str:
-    if view == "facility":
-        return (
-            tree.facility_orgunit(m.facility, m.visit_date)
-            if tree.is_facility(m.facility, m.visit_date)
-            else m.facility
-        )
-    return m.residence
+def _latest(visits: list[Measured], keep: Callable[[Measured], bool]) -> Measured | None:
+    chosen = [m for m in visits if keep(m)]
+    return max(chosen, key=lambda m: (m.visit_date, m.visit_id)) if chosen else None
 
 
-def latest_per_child(measurements: Iterable[Measured], period: Period) -> list[Measured]:
-    latest: dict[str, Measured] = {}
+_FAMILIES: tuple[tuple[str, bool, tuple[tuple[str, Callable[[float], bool]], ...]], ...] = (
+    ("waz", True, (("UNDERWEIGHT", lambda z: z < -2), ("UNDERWEIGHT_SEVERE", lambda z: z < -3))),
+    ("lhaz", False, (("STUNTING", lambda z: z < -2), ("STUNTING_SEVERE", lambda z: z < -3))),
+    ("whz", True, (("WASTING", lambda z: z < -2), ("WASTING_SEVERE", lambda z: z < -3))),
+    # Oedema says nothing about overweight: its denominator is the valid WHZ alone.
+    ("whz", False, (("OVERWEIGHT", lambda z: z > 2),)),
+)
+
+
+def growth_counts(
+    *,
+    period: Period,
+    measurements: Iterable[Measured],
+    children: Iterable[Child],
+    view: View = "residence",
+) -> list[Count]:
+    """The growth indicators' counts for one period."""
+    visits: dict[str, list[Measured]] = {}
     for m in measurements:
-        if not period.contains(m.visit_date) or not under_five(m.birth_date, m.visit_date):
+        if period.contains(m.visit_date) and under_five(m.birth_date, m.visit_date):
+            visits.setdefault(m.child_id, []).append(m)
+    counts: list[Count] = []
+    measured: set[str] = set()
+    for child_id, seen in visits.items():
+        latest = _latest(seen, lambda m: m.valid)
+        if latest is None:
             continue
-        current = latest.get(m.child_id)
-        if current is None or (m.visit_date, m.visit_id) > (current.visit_date, current.visit_id):
-            latest[m.child_id] = m
-    return list(latest.values())
+        measured.add(child_id)
+        counts.append(_count("U5_MEASURED", latest, view, numerator=True))
+        counts += _family_counts(seen, view)
+    if view == "residence":
+        counts += _unmeasured(period.end, children, measured)
+    return counts
+
+
+def _count(indicator: str, m: Measured, view: View, *, numerator: bool) -> Count:
+    return Count(
+        indicator,
+        _attribution(m, view),
+        m.visit_date,
+        numerator=numerator,
+        denominator=True,
+        sex=m.sex,
+        applied_at=m.applied_at,
+        rules=m.rules,
+    )
+
+
+def _family_counts(seen: list[Measured], view: View) -> list[Count]:
+    """Each z-score family's indicators, from the child's latest visit that measured it."""
+    counts: list[Count] = []
+    for attr, oedema_counts, thresholds in _FAMILIES:
+
+        def has(m: Measured, attr: str = attr, oedema_counts: bool = oedema_counts) -> bool:
+            return getattr(m, attr) is not None or (oedema_counts and m.oedema)
+
+        chosen = _latest(seen, has)
+        if chosen is None:
+            continue
+        z: float | None = getattr(chosen, attr)
+        for indicator, below in thresholds:
+            # Bilateral oedema is severe acute malnutrition: it counts as underweight and
+            # wasting whatever the z-score says.
+            numerator = (oedema_counts and chosen.oedema) or (z is not None and below(z))
+            counts.append(_count(indicator, chosen, view, numerator=numerator))
+    return counts
+
+
+def _unmeasured(end: dt.date, children: Iterable[Child], measured: set[str]) -> list[Count]:
+    """The children under five at ``end`` whom no visit measured: in the denominator only."""
+    return [
+        Count(
+            "U5_MEASURED",
+            c.residence_on(end),
+            end,
+            numerator=False,
+            denominator=True,
+            sex=c.sex,
+            applied_at=c.applied_at,
+        )
+        for c in children
+        if c.child_id not in measured
+        and c.registered_alive_on(end)
+        and under_five(c.birth_date, end)
+    ]
 
 
 def growth_indicators(
@@ -125,47 +229,7 @@ def growth_indicators(
     children: Iterable[Child],
     view: View = "residence",
 ) -> list[IndicatorValue]:
-    counted = [
-        m
-        for m in latest_per_child(measurements, period)
-        if _rolls_into(tree, _attribution(tree, m, view), m.visit_date, orgunit)
-    ]
-    end = period.end
-    registered = sum(
-        1
-        for c in children
-        if c.registered_on <= end
-        and (c.died_on is None or c.died_on > end)
-        and under_five(c.birth_date, end)
-        and _rolls_into(tree, c.residence_on(end), end, orgunit)
-    )
-
-    def prevalence(
-        name: str, attr: str, threshold: float, severe_by_oedema: bool
-    ) -> IndicatorValue:
-        valid = [
-            m for m in counted if getattr(m, attr) is not None or (severe_by_oedema and m.oedema)
-        ]
-        below = [
-            m
-            for m in valid
-            if (severe_by_oedema and m.oedema)
-            or (getattr(m, attr) is not None and getattr(m, attr) < threshold)
-        ]
-        return IndicatorValue(name, len(below), len(valid))
-
-    whz_valid = [m for m in counted if m.whz is not None]
-    return [
-        IndicatorValue("U5_MEASURED", len(counted), registered),
-        prevalence("UNDERWEIGHT", "waz", -2, True),
-        prevalence("UNDERWEIGHT_SEVERE", "waz", -3, True),
-        prevalence("STUNTING", "lhaz", -2, False),
-        prevalence("STUNTING_SEVERE", "lhaz", -3, False),
-        prevalence("WASTING", "whz", -2, True),
-        prevalence("WASTING_SEVERE", "whz", -3, True),
-        IndicatorValue(
-            "OVERWEIGHT",
-            sum(1 for m in whz_valid if m.whz is not None and m.whz > 2),
-            len(whz_valid),
-        ),
-    ]
+    """The totals of one org unit (the rows by sex are in ``aggregate``'s answer)."""
+    counts = growth_counts(period=period, measurements=measurements, children=children, view=view)
+    values = aggregate(counts, orgunits=[orgunit], tree=tree, catalog=CATALOG, view=view)[orgunit]
+    return [v for v in values if v.sex is None]

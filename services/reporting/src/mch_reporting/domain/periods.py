@@ -1,5 +1,6 @@
-"""Reporting periods: month ``2026-11``, quarter ``2026Q4``, year ``2026``, and the statutory
-cumulative periods of Thông tư 37/2019 (``2026-6M``: January–June, ``2026-9M``: January–September)."""
+"""Reporting periods: month ``2026-11``, quarter ``2026Q4``, year ``2026``, half-years ``2026S1``
+(January–June, the statutory 6-month period of Thông tư 37/2019) and ``2026S2`` (July–December),
+and the statutory 9-month period ``2026-9M`` (January–September)."""
 
 from __future__ import annotations
 
@@ -11,11 +12,14 @@ from typing import Literal
 
 PeriodKind = Literal["month", "quarter", "year", "six_months", "nine_months"]
 
+FIRST_YEAR, LAST_YEAR = 1900, 2999
+FORMS = "YYYY-MM, YYYYQn, YYYY, YYYYS1, YYYYS2 or YYYY-9M"
+
 _PATTERNS: tuple[tuple[PeriodKind, re.Pattern[str]], ...] = (
     ("month", re.compile(r"^(\d{4})-(\d{2})$")),
     ("quarter", re.compile(r"^(\d{4})Q([1-4])$")),
     ("year", re.compile(r"^(\d{4})$")),
-    ("six_months", re.compile(r"^(\d{4})-6M$")),
+    ("six_months", re.compile(r"^(\d{4})S([12])$")),
     ("nine_months", re.compile(r"^(\d{4})-9M$")),
 )
 
@@ -37,13 +41,26 @@ class Period:
         period has no DHIS2 type and keeps its own code."""
         if self.kind == "month":
             return self.start.strftime("%Y%m")
-        if self.kind == "six_months":
-            return f"{self.start.year}S1"
         return self.code
+
+    def months(self) -> list[Period]:
+        """The months of the period, in order."""
+        found = []
+        year, month = self.start.year, self.start.month
+        while dt.date(year, month, 1) <= self.end:
+            found.append(month_period(year, month))
+            year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+        return found
 
 
 def _month_end(year: int, month: int) -> dt.date:
     return dt.date(year, month, calendar.monthrange(year, month)[1])
+
+
+def month_period(year: int, month: int) -> Period:
+    return Period(
+        f"{year:04d}-{month:02d}", "month", dt.date(year, month, 1), _month_end(year, month)
+    )
 
 
 def parse_period(code: str) -> Period:
@@ -53,16 +70,20 @@ def parse_period(code: str) -> Period:
         if not match:
             continue
         year = int(match.group(1))
+        if not FIRST_YEAR <= year <= LAST_YEAR:
+            raise ValueError(f"period {code!r}: the year must be {FIRST_YEAR}-{LAST_YEAR}")
         if kind == "month":
             month = int(match.group(2))
             if not 1 <= month <= 12:
                 break
-            return Period(code, kind, dt.date(year, month, 1), _month_end(year, month))
+            return month_period(year, month)
         if kind == "quarter":
             q = int(match.group(2))
             return Period(code, kind, dt.date(year, 3 * q - 2, 1), _month_end(year, 3 * q))
         if kind == "year":
             return Period(code, kind, dt.date(year, 1, 1), dt.date(year, 12, 31))
-        months = 6 if kind == "six_months" else 9
-        return Period(code, kind, dt.date(year, 1, 1), _month_end(year, months))
-    raise ValueError(f"unknown period {code!r}: use YYYY-MM, YYYYQn, YYYY, YYYY-6M or YYYY-9M")
+        if kind == "six_months":
+            first = 1 if match.group(2) == "1" else 7
+            return Period(code, kind, dt.date(year, first, 1), _month_end(year, first + 5))
+        return Period(code, kind, dt.date(year, 1, 1), _month_end(year, 9))
+    raise ValueError(f"unknown period {code!r}: use {FORMS}")

@@ -1,7 +1,7 @@
 """outbox and processed events in tables of the service's own
 
-Revision ID: 0002
-Revises: 0001
+Revision ID: 0007
+Revises: 0006
 Create Date: 2026-12-07 04:00:00.000000
 """
 
@@ -9,8 +9,8 @@ from collections.abc import Sequence
 
 from mch_servicekit.migrations import rename_shared_tables
 
-revision: str = '0002'
-down_revision: str | None = '0001'
+revision: str = '0007'
+down_revision: str | None = '0006'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
