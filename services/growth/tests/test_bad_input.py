@@ -9,6 +9,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from mch_growth.api import router
+from mch_platform.testing import bearer
 
 ITEM = b'{"sex": 1, "birth_date": "2023-01-01", "visit_date": "2024-02-05", "weight_kg": '
 
@@ -17,7 +18,7 @@ ITEM = b'{"sex": 1, "birth_date": "2023-01-01", "visit_date": "2024-02-05", "wei
 def client() -> TestClient:
     app = FastAPI()
     app.include_router(router)
-    return TestClient(app)
+    return TestClient(app, headers=bearer())
 
 
 @pytest.mark.parametrize(

@@ -9,6 +9,7 @@ from fastapi.testclient import TestClient
 
 from mch_immunization.api import create_router
 from mch_immunization.domain.schedule import ScheduleCatalog
+from mch_platform.testing import bearer
 
 PERSON = b'{"birth_date": "2025-01-15", "sex": "male"}'
 
@@ -17,7 +18,7 @@ PERSON = b'{"birth_date": "2025-01-15", "sex": "male"}'
 def client(catalog: ScheduleCatalog) -> TestClient:
     app = FastAPI()
     app.include_router(create_router(catalog))
-    return TestClient(app)
+    return TestClient(app, headers=bearer())
 
 
 @pytest.mark.parametrize(
