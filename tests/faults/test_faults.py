@@ -243,9 +243,13 @@ def u5_measured(up: Up) -> tuple[int, int] | None:
             headers=up.headers("province"),
             timeout=10,
         )
-        values = {v["indicator"]: v for v in response.json()["values"]}
-        return values["U5_MEASURED"]["numerator"], values["U5_MEASURED"]["denominator"]
-    except (httpx.HTTPError, ValueError, KeyError):
+        total = next(
+            v
+            for v in response.json()["values"]
+            if v["indicator"] == "U5_MEASURED" and v.get("sex") is None  # not a row by sex
+        )
+        return total["numerator"], total["denominator"]
+    except (httpx.HTTPError, ValueError, KeyError, StopIteration):
         return None
 
 
