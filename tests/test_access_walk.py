@@ -272,6 +272,12 @@ ENDPOINTS: list[Endpoint] = [
         ),
         {"admin", "hw_in", "province", "data_in"},
     ),
+    # operations: republishing a service's state changes nothing its consumers hold
+    *(
+        Endpoint(service, method, lambda w: "/v1/admin/resync", {"admin", "operator"})
+        for service in ("records", "immunization", "growth", "reporting")
+        for method in ("POST", "GET")
+    ),
     # last: merging changes what the endpoints above serve (merging again changes nothing)
     Endpoint(
         "records",

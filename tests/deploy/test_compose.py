@@ -98,6 +98,9 @@ def test_kafka_is_apache_kafka_in_kraft_mode(services: dict[str, dict[str, Any]]
     assert "zookeeper" not in COMPOSE_FILE.read_text(encoding="utf-8").lower()
     assert "service_healthy" not in str(kafka.get("depends_on", {}))
     assert "kafka-broker-api-versions.sh" in str(kafka["healthcheck"]["test"])
+    # An acknowledged write is never lost to an out-of-sync replica becoming leader.
+    assert env["KAFKA_UNCLEAN_LEADER_ELECTION_ENABLE"] == "false"
+    assert env["KAFKA_AUTO_CREATE_TOPICS_ENABLE"] == "false"
 
 
 def test_kafka_ha_profile_runs_three_nodes_with_replication_factor_3(
@@ -154,6 +157,10 @@ def test_topics_job_creates_every_topic_once(
     text = script.read_text(encoding="utf-8")
     assert "--if-not-exists" in text
     assert "retention.ms" in text
+    # On creation and on every later run: min ISR and no unclean leader election, per topic.
+    assert '--config "min.insync.replicas=$MIN_ISR"' in text
+    assert "--config unclean.leader.election.enable=false" in text
+    assert "min.insync.replicas=$MIN_ISR,unclean.leader.election.enable=false" in text
     assert "--partitions" in text
     topics = [
         line.split()[0]
@@ -248,6 +255,7 @@ def test_services_use_only_the_variables_of_docs_architecture(
         assert env["OTEL_SERVICE_NAME"] == f"mch-{service}"
         assert env["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://otel-collector:4318"
         assert env["KAFKA_BOOTSTRAP_SERVERS"].startswith("${KAFKA_BOOTSTRAP_SERVERS")
+        assert env["KAFKA_ENABLE_IDEMPOTENCE"] == "true", "Apache Kafka has the idempotent producer"
 
 
 def test_every_required_variable_is_in_env_example() -> None:

@@ -255,6 +255,7 @@ def test_environment_is_that_of_docs_architecture(
         assert env["HOST"]["value"] == "0.0.0.0"
         assert env["OTEL_SERVICE_NAME"]["value"] == f"mch-{service}"
         assert {"KAFKA_BOOTSTRAP_SERVERS", "KAFKA_SECURITY_PROTOCOL", "DATABASE_URL"} <= set(env)
+        assert env["KAFKA_ENABLE_IDEMPOTENCE"]["value"] == "true"
 
 
 def test_the_issuer_reaches_every_service(render: Any, helpers: Any) -> None:
@@ -573,7 +574,10 @@ def test_strimzi_resources(render: Any, helpers: Any, chart: helm.Chart) -> None
     merged = chart.merge_values(values)
     (kafka,) = helpers.by_kind(docs, "Kafka")
     assert kafka["metadata"]["annotations"]["strimzi.io/kraft"] == "enabled"
-    assert kafka["spec"]["kafka"]["config"]["min.insync.replicas"] == 2
+    config = kafka["spec"]["kafka"]["config"]
+    assert config["min.insync.replicas"] == 2
+    assert config["default.replication.factor"] == 3
+    assert config["unclean.leader.election.enable"] is False
     (pool,) = helpers.by_kind(docs, "KafkaNodePool")
     assert set(pool["spec"]["roles"]) == {"controller", "broker"}
     assert pool["spec"]["replicas"] == 3
@@ -584,6 +588,9 @@ def test_strimzi_resources(render: Any, helpers: Any, chart: helm.Chart) -> None
         assert spec["partitions"] == topic["partitions"]
         assert spec["replicas"] == 3
         assert int(spec["config"]["retention.ms"]) == int(topic["retentionMs"])
+        # No acknowledged write is lost short of losing two of three replicas.
+        assert spec["config"]["min.insync.replicas"] == 2
+        assert spec["config"]["unclean.leader.election.enable"] is False
     users = {d["metadata"]["name"]: d for d in helpers.by_kind(docs, "KafkaUser")}
     assert set(users) == {f"mch-{s}" for s in SERVICES}
     reporting_acls = users["mch-reporting"]["spec"]["authorization"]["acls"]

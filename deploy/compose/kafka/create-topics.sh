@@ -44,7 +44,7 @@ while read -r name partitions retention _; do
     log "$name exists: applying retention.ms=$retention min.insync.replicas=$MIN_ISR"
     "$BIN/kafka-configs.sh" --bootstrap-server "$BOOTSTRAP" --alter \
       --entity-type topics --entity-name "$name" \
-      --add-config "retention.ms=$retention,min.insync.replicas=$MIN_ISR"
+      --add-config "retention.ms=$retention,min.insync.replicas=$MIN_ISR,unclean.leader.election.enable=false"
     current=$("$BIN/kafka-topics.sh" --bootstrap-server "$BOOTSTRAP" --describe --topic "$name" \
               | sed -n 's/.*PartitionCount: *\([0-9]*\).*/\1/p' | head -n1)
     if [ "${current:-0}" != "$partitions" ]; then
@@ -56,6 +56,7 @@ while read -r name partitions retention _; do
       --topic "$name" --partitions "$partitions" --replication-factor "$RF" \
       --config "retention.ms=$retention" \
       --config "min.insync.replicas=$MIN_ISR" \
+      --config unclean.leader.election.enable=false \
       --config cleanup.policy=delete
   fi
 done < "$CONF"

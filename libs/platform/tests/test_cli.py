@@ -20,7 +20,7 @@ def run(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
 def test_help_lists_every_command() -> None:
     result = run("--help")
     assert result.returncode == 0
-    for command in ("up", "serve", "migrate", "simulate", "schemas", "growth"):
+    for command in ("up", "serve", "migrate", "resync", "simulate", "schemas", "growth"):
         assert command in result.stdout
 
 
@@ -52,3 +52,18 @@ def test_schemas_export_writes_the_contract(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "jsonschema" / "vn.mch.child.visit.v1.json").exists()
     assert (tmp_path / "asyncapi" / "records.json").exists()
+
+
+def test_resync_of_a_service_that_does_not_answer_fails_naming_it() -> None:
+    """(A resync that works: tests/faults, against a running ``mch up``.)"""
+    import socket
+
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    result = run("resync", "growth", "--url", f"http://127.0.0.1:{port}")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert result.stdout.startswith(f"growth: ConnectError (http://127.0.0.1:{port})")
+    both = run("resync", "--url", f"http://127.0.0.1:{port}")
+    assert both.returncode != 0
+    assert "--url names one service" in both.stdout + both.stderr

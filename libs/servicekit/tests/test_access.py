@@ -91,6 +91,7 @@ TABLE: list[tuple[str, Principal, Action, dict[str, Any], bool]] = [
     ("hw merges", HW_38004, A.CHANGE_NAMED, {"orgunit": "38004"}, False),
     ("hw submits", HW_38004, A.SUBMIT_EVENTS, {"facility": "TYT-38004"}, False),
     ("hw audit", HW_38004, A.READ_AUDIT, {}, False),
+    ("hw resync", HW_38004, A.OPERATE, {}, False),
     ("hw reference", HW_38004, A.READ_REFERENCE, {}, True),
     # Manager: the area's numbers, never named records.
     ("manager province numbers", MANAGER_38, A.READ_AGGREGATES, {"orgunit": "38"}, True),
@@ -139,6 +140,7 @@ TABLE: list[tuple[str, Principal, Action, dict[str, Any], bool]] = [
     ("data submits for area", DATA_38, A.SUBMIT_EVENTS, {"facility": "TYT-38005"}, True),
     ("data rejections", DATA_38, A.READ_REJECTIONS, {"facility": "TYT-38004"}, True),
     ("data audit", DATA_38, A.READ_AUDIT, {}, False),
+    ("data resync", DATA_38, A.OPERATE, {}, False),
     ("data unknown unit", DATA_38, A.READ_NAMED, {"orgunit": "99999"}, False),
     ("data no unit", DATA_38, A.READ_NAMED, {}, False),
     # Facility system: its own facility's events and rejections only.
@@ -148,10 +150,12 @@ TABLE: list[tuple[str, Principal, Action, dict[str, Any], bool]] = [
     ("facility own rejections", FACILITY, A.READ_REJECTIONS, {"facility": "TYT-38004"}, True),
     ("facility named", FACILITY, A.READ_NAMED, {"orgunit": "38004"}, False),
     ("facility numbers", FACILITY, A.READ_AGGREGATES, {"orgunit": "38004"}, False),
+    ("facility resync", FACILITY, A.OPERATE, {}, False),
     ("unbound facility token", FACILITY_UNBOUND, A.SUBMIT_EVENTS, {"facility": "TYT-38004"}, False),
     # Operator: reference data and the audit log, no health data.
     ("operator audit", OPERATOR, A.READ_AUDIT, {}, True),
     ("operator imports", OPERATOR, A.MANAGE_REFERENCE, {}, True),
+    ("operator resyncs", OPERATOR, A.OPERATE, {}, True),
     ("operator named", OPERATOR, A.READ_NAMED, {"orgunit": "38004"}, False),
     ("operator numbers", OPERATOR, A.READ_AGGREGATES, {"orgunit": "38"}, False),
     ("operator submits", OPERATOR, A.SUBMIT_EVENTS, {"facility": "TYT-38004"}, False),

@@ -14,6 +14,7 @@ from fastapi.responses import PlainTextResponse
 from fastapi.testclient import TestClient
 
 from mch_events.broker import KafkaSettings
+from mch_platform.testing import bearer
 from mch_servicekit.app import create_service
 from mch_servicekit.settings import ServiceSettings
 
@@ -46,7 +47,8 @@ def service(tmp_path: Path, *routers: APIRouter, index_path: str | None = "/") -
 @pytest.fixture
 def client(tmp_path: Path) -> Iterator[TestClient]:
     app = service(tmp_path, probe)
-    yield TestClient(app)
+    # The index links every route, the operator's among them.
+    yield TestClient(app, headers=bearer())
     app.state.ctx.engine.dispose()
 
 

@@ -198,3 +198,41 @@ async def test_health_and_readiness(kafka_broker: EmbeddedBroker, tmp_path: obje
                 await asyncio.sleep(0.2)
         assert not_ready.status_code == 503
         assert not_ready.json()["checks"]["broker"] != "ok"
+
+
+async def test_a_committed_offset_beyond_the_end_of_the_log_reads_the_log_from_its_start(
+    kafka_broker: EmbeddedBroker, tmp_path: object
+) -> None:
+    """What a broker that restarted empty may hold: the group's offsets of the log it lost. The
+    consumer must not wait for the new log to grow past them (and then skip what came before)."""
+    from aiokafka import TopicPartition
+    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=kafka_broker.bootstrap_servers)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(topics.FACILITY_EVENTS, 3, 1)])
+    finally:
+        await admin.close()
+    before = [death() for _ in range(5)]
+    await produce(kafka_broker, [to_kafka(e) for e in before])
+    lost = AIOKafkaConsumer(
+        topics.FACILITY_EVENTS,
+        bootstrap_servers=kafka_broker.bootstrap_servers,
+        group_id="mch-probe",
+        enable_auto_commit=False,
+    )
+    await lost.start()
+    try:
+        await lost.commit({TopicPartition(topics.FACILITY_EVENTS, p): 1000 for p in range(3)})
+    finally:
+        await lost.stop()
+    applied.clear()
+    _app, lifespan = await start_app(kafka_broker, f"sqlite:///{tmp_path}/probe.db")
+    async with lifespan:
+        after = death()
+        await produce(kafka_broker, [to_kafka(after)])
+        async with asyncio.timeout(60):
+            while len(applied) < len(before) + 1:  # noqa: ASYNC110 - applied in a worker thread
+                await asyncio.sleep(0.1)
+    assert sorted(applied) == sorted(e.id for e in [*before, after])

@@ -23,6 +23,7 @@ from mch_events.contracts import records as r
 from mch_events.contracts.immunization import ImmunizationStatusChanged
 from mch_events.envelope import CloudEvent, new_event
 from mch_events.outbox import outbox_table
+from mch_immunization import resync
 from mch_immunization.catalog import ScheduleBook
 from mch_immunization.domain.status import DOSE_FACTS
 from mch_immunization.forecasting import Forecaster
@@ -477,3 +478,35 @@ def test_the_job_forecasts_everyone_over_several_full_chunks(
         ).all()
     assert set(forecast) == {str(pid) for pid in people}
     assert service.job.run() == 0  # nobody is left due
+
+
+def last_per_fact(
+    events: list[ImmunizationStatusChanged],
+) -> dict[tuple[Any, ...], ImmunizationStatusChanged]:
+    return {(e.person_id, e.status, e.vaccine, e.dose, e.birth_id): e for e in events}
+
+
+def test_a_resync_republishes_the_facts_that_hold_and_the_overdue_periods_that_ended(
+    service: Service,
+) -> None:
+    a, b = person_id("aaaa"), person_id("bbbb")
+    service.send(child(a), *at_birth(a), child(b), *at_birth(b))
+    service.send(dose(a, "PENTA", D(2026, 11, 20)))
+    expected = last_per_fact(service.events(doses=True))
+    assert ("aaaa", "dose_overdue", "PENTA", 1, False) in [
+        (e.person_id.hex[:4], e.status, e.vaccine, e.dose, e.holds) for e in expected.values()
+    ]
+
+    steps: list[int] = []
+    resync.republish(service.engine, steps.append, chunk=1)
+    per_person = [sum(e.person_id == p for e in expected.values()) for p in (a, b)]
+    assert steps == per_person, "one person per chunk: the facts that hold, the period that ended"
+    with Session(service.engine) as session:
+        ids = list(session.exec(select(Outbox.event_id).order_by(col(Outbox.id))))
+    again = service.events(doses=True)
+    assert len(again) == len(expected)
+    assert last_per_fact(again) == expected
+
+    resync.republish(service.engine, steps.append)
+    with Session(service.engine) as session:
+        assert list(session.exec(select(Outbox.event_id).order_by(col(Outbox.id)))) == ids

@@ -150,6 +150,8 @@ from a secretKeyRef. Context: dict root, name, svc.
   value: {{ $root.Values.kafka.securityProtocol | quote }}
 - name: KAFKA_CLIENT_ID_PREFIX
   value: {{ $root.Values.kafka.clientIdPrefix | quote }}
+- name: KAFKA_ENABLE_IDEMPOTENCE
+  value: {{ $root.Values.kafka.enableIdempotence | quote }}
 - name: KAFKA_CREATE_TOPICS
   value: "false"
 {{- if include "mch.kafkaUsesSasl" $root }}

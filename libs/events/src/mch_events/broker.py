@@ -5,9 +5,10 @@ from __future__ import annotations
 import contextlib
 import logging
 import ssl
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, Literal
 
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from faststream.kafka import KafkaBroker
 from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
 from faststream.security import BaseSecurity, SASLPlaintext, SASLScram256, SASLScram512
@@ -32,6 +33,9 @@ class KafkaSettings(BaseSettings):
     ssl_certfile: str | None = None
     ssl_keyfile: str | None = None
     client_id_prefix: str = "mch"
+    enable_idempotence: bool = False
+    """The idempotent producer (no duplicate and no reordering on a retried send): on for Apache
+    Kafka in deployments; off by default because the embedded broker does not implement it."""
 
     def ssl_context(self) -> ssl.SSLContext | None:
         if not self.security_protocol.endswith("SSL"):
@@ -65,13 +69,15 @@ def make_broker(
     service: str,
     tracer_provider: TracerProvider | None = None,
 ) -> KafkaBroker:
-    """A broker for one service. The idempotent producer stays off: duplicates are harmless
-    (every consumer dedupes by event id) and the embedded broker does not implement it."""
+    """A broker for one service. Writes wait for every in-sync replica (``acks=all``, so with
+    ``min.insync.replicas=2`` an acknowledged event is on two brokers at least). The idempotent
+    producer follows ``KAFKA_ENABLE_IDEMPOTENCE``: duplicates are harmless anyway (every consumer
+    dedupes by event id), and the embedded broker does not implement it."""
     return KafkaBroker(
         settings.bootstrap_servers,
         security=settings.security(),
         client_id=f"{settings.client_id_prefix}-{service}",
-        enable_idempotence=False,
+        enable_idempotence=settings.enable_idempotence,
         acks="all",
         linger_ms=5,
         request_timeout_ms=15_000,  # a send to a broker that is down fails (and is retried) sooner
@@ -144,3 +150,44 @@ class TopicGuard:
         if admin is not None:
             with contextlib.suppress(Exception):
                 await admin.close()
+
+
+class ResetBeyondEnd(ConsumerRebalanceListener):  # type: ignore[misc]
+    """On each assignment, a partition whose committed offset lies beyond the end of its log is
+    read from its beginning.
+
+    A broker that restarted empty (the embedded one keeps nothing; a Kafka cluster rebuilt from
+    nothing) may be handed the offsets of the log it lost: a consumer still holding its old
+    positions commits them into the new group. Apache Kafka answers a fetch there with
+    OFFSET_OUT_OF_RANGE, and ``auto_offset_reset`` applies; the embedded broker answers with
+    nothing, for ever, and the consumer sits idle, assigned and ready, until the new log grows past
+    the old offset (and then skips what came before). Checking the committed offsets against the
+    log ends makes both brokers behave like Kafka."""
+
+    def __init__(self, consumer: Callable[[], AIOKafkaConsumer | None]) -> None:
+        self._consumer = consumer
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        pass
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        consumer = self._consumer()
+        if consumer is None or not assigned:
+            return
+        try:
+            ends = await consumer.end_offsets(list(assigned))
+            beyond = []
+            for tp in sorted(assigned):
+                committed = await consumer.committed(tp)
+                if committed is not None and committed > ends.get(tp, committed):
+                    beyond.append(tp)
+        except Exception as exc:  # the broker went away again: the next assignment checks
+            log.warning("could not compare committed offsets with the log ends: %s", exc)
+            return
+        if beyond:
+            log.warning(
+                "committed offsets beyond the end of the log (the broker lost it): reading %s "
+                "from the beginning",
+                ", ".join(f"{tp.topic}[{tp.partition}]" for tp in beyond),
+            )
+            await consumer.seek_to_beginning(*beyond)

@@ -82,8 +82,10 @@ def up(
 ) -> None:
     """Run the whole platform on this machine: embedded broker (unless KAFKA_BOOTSTRAP_SERVERS is
     set), SQLite under the data folder, the four services, demo org units and demo events.
-    Ctrl-C, SIGTERM or SIGHUP stop everything it started (a second one kills at once)."""
-    from .local import PlatformError, ServiceExited, run_platform
+    A service that exits is restarted (with backoff), so is the embedded broker, after which the
+    services republish their state into it. Ctrl-C, SIGTERM or SIGHUP stop everything it started
+    (a second one kills at once)."""
+    from .local import PlatformError, run_platform
 
     try:
         run_platform(
@@ -94,12 +96,48 @@ def up(
             base_port=base_port,
             broker_port=broker_port or None,
         )
-    except ServiceExited as exc:
-        typer.echo(str(exc), err=True)
-        raise typer.Exit(1) from None
     except PlatformError as exc:
         typer.echo(f"mch up: {exc}", err=True)
         raise typer.Exit(1) from None
+
+
+@app.command()
+def resync(
+    service: Annotated[
+        str, typer.Argument(help="records, immunization or growth; 'all' (default): the three")
+    ] = "all",
+    base_port: Annotated[
+        int, typer.Option(help="records' port; immunization, growth and reporting on the next 3")
+    ] = 8001,
+    url: Annotated[
+        str, typer.Option(help="the service's base URL (instead of --base-port; one service)")
+    ] = "",
+    wait: Annotated[bool, typer.Option(help="until republished and published")] = True,
+    token: Annotated[
+        str,
+        typer.Option(
+            envvar="MCH_TOKEN",
+            help="an operator's bearer token (default: the admin one of <data dir>/tokens.json)",
+        ),
+    ] = "",
+    data_dir: Annotated[
+        Path, typer.Option(help="where mch up wrote tokens.json (when no --token)")
+    ] = Path("data"),
+) -> None:
+    """Republish a service's state (after the broker lost its log): each service stages what it
+    published before in its outbox again; consumers skip what they applied already."""
+    from .devauth import admin_token
+    from .local import RESYNC_SERVICES, run_resync, service_ports
+
+    names = list(RESYNC_SERVICES) if service == "all" else [_spec(service).name]
+    if url and len(names) != 1:
+        raise typer.BadParameter("--url names one service")
+    ports = service_ports(base_port)
+    urls = {name: url or f"http://127.0.0.1:{ports[name]}" for name in names}
+    bearer = token or admin_token(data_dir)
+    headers = {"authorization": f"Bearer {bearer}"} if bearer else {}
+    if not run_resync(urls, headers=headers, wait=wait, echo=typer.echo):
+        raise typer.Exit(1)
 
 
 @app.command()

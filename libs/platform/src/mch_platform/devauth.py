@@ -28,3 +28,13 @@ def write_tokens(issuer: DevIssuer, data_dir: Path) -> tuple[Path, dict[str, str
     path.touch(mode=0o600)
     path.write_text(json.dumps(tokens, indent=1) + "\n", "utf-8")
     return path, tokens
+
+
+def admin_token(data_dir: Path) -> str | None:
+    """The admin token ``mch up`` wrote to ``<data dir>/tokens.json``, if it did."""
+    try:
+        tokens = json.loads((data_dir / TOKENS_FILE).read_text("utf-8"))
+    except (OSError, ValueError):
+        return None
+    token = tokens.get("admin") if isinstance(tokens, dict) else None
+    return token if isinstance(token, str) else None

@@ -1,9 +1,10 @@
 """One machine, one command: the embedded broker, SQLite, the four services, demo data.
 
 ``run_platform`` checks its ports, starts the broker and the services, waits until every service is
-ready, loads the demo data in the background and then watches the processes until a signal (Ctrl-C,
-SIGTERM, SIGHUP) or a service that exits stops everything it started. ``Platform`` owns the
-processes; ``Platform.exited`` is where a supervisor would decide to restart a service instead.
+ready, loads the demo data in the background and then supervises the processes until a signal
+(Ctrl-C, SIGTERM, SIGHUP) stops everything it started. ``Platform`` owns the processes;
+``Supervisor`` restarts a service that exits (with backoff) and the embedded broker when it dies,
+then asks the services to republish their state into the empty broker (``mch resync``).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib.resources import files
 from pathlib import Path
@@ -56,8 +58,13 @@ class PlatformError(Exception):
     """A reason not to start, or to stop, that fits on one line for the user."""
 
 
-class ServiceExited(PlatformError):
-    """A service process ended on its own."""
+RESTART_BACKOFF = (1.0, 2.0, 5.0, 10.0, 30.0)
+"""Seconds before the 1st, 2nd, … restart of a service that keeps exiting (the last one repeats)."""
+STABLE_AFTER = 60.0
+"""A service that ran this long before it exited starts its backoff from the beginning again."""
+RESYNC_SERVICES = ("records", "immunization", "growth")
+"""The services whose state an empty broker needs again: what they published (records' people and
+records, immunization's and growth's assessments)."""
 
 
 # -- ports -----------------------------------------------------------------------------------------
@@ -103,17 +110,6 @@ def _die_with_parent() -> None:
         ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
 
 
-def log_tail(path: Path, lines: int = 12) -> str:
-    try:
-        with path.open("rb") as f:
-            f.seek(0, os.SEEK_END)
-            f.seek(max(0, f.tell() - 8192))
-            text = f.read().decode(errors="replace")
-    except OSError:
-        return ""
-    return "\n".join(text.splitlines()[-lines:])
-
-
 @dataclass
 class ServiceProcess:
     """One service: its port, its log, its process."""
@@ -123,6 +119,11 @@ class ServiceProcess:
     data_dir: Path
     env: dict[str, str]
     process: subprocess.Popen[bytes] | None = None
+    started_at: float = 0.0
+    failures: int = 0
+    """Exits in a row, each soon after its start: how far along ``RESTART_BACKOFF`` it is."""
+    restart_at: float | None = None
+    """When the supervisor starts it again (None: running, or not seen exiting yet)."""
 
     @property
     def url(self) -> str:
@@ -147,6 +148,8 @@ class ServiceProcess:
                 stdin=subprocess.DEVNULL,
                 preexec_fn=_die_with_parent,  # started before the demo loader thread
             )
+        self.started_at = time.monotonic()
+        self.restart_at = None
 
     def exit_code(self) -> int | None:
         """None while it runs (or before it started)."""
@@ -161,13 +164,10 @@ class ServiceProcess:
             with contextlib.suppress(ProcessLookupError):
                 self.process.send_signal(sig)
 
-    def describe_exit(self) -> str:
+    def how_it_ended(self) -> str:
         code = self.exit_code()
         how = f"was killed by {signal.Signals(-code).name}" if code and code < 0 else "exited"
-        tail = log_tail(self.log_path)
-        lines = [f"{self.name} {how} (code {code}); last lines of {self.log_path}:"]
-        lines += [f"  | {line}" for line in tail.splitlines()]
-        return "\n".join(lines)
+        return f"{how} (code {code})"
 
 
 @dataclass
@@ -241,9 +241,18 @@ class Platform:
         return {name: service.url for name, service in self.services.items()}
 
     def exited(self) -> list[ServiceProcess]:
-        """Services whose process ended. Today any of them stops the platform; a supervisor would
-        restart it here instead."""
+        """Services whose process ended (the supervisor restarts them)."""
         return [s for s in self.services.values() if s.exit_code() is not None]
+
+    def restart_broker(self) -> None:
+        """The embedded broker again, on the same port (the services and tools know that one).
+        It starts empty: raises ``PlatformError`` when it cannot start (try again later)."""
+        assert self.broker is not None
+        self.broker.stop()  # reaps the dead process
+        try:
+            self.broker.start()
+        except (RuntimeError, TimeoutError) as exc:
+            raise PlatformError(str(exc)) from exc
 
     def broker_exited(self) -> bool:
         return self.broker is not None and not self.broker.running()
@@ -322,8 +331,7 @@ def run_platform(
     base_port: int,
     broker_port: int | None = None,
 ) -> None:
-    """Run until a signal; raises ``PlatformError`` (one line) when it cannot start, and
-    ``ServiceExited`` when a service process ends on its own."""
+    """Run until a signal; raises ``PlatformError`` (one line) when it cannot start."""
     check_ports(base_port, None if os.environ.get("KAFKA_BOOTSTRAP_SERVERS") else broker_port)
     if fresh and data_dir.exists():
         shutil.rmtree(data_dir)
@@ -339,13 +347,14 @@ def run_platform(
         admin_headers={"authorization": f"Bearer {tokens['admin']}"} if tokens else {},
     )
     signals = StopSignals(platform).install()
+    supervisor = Supervisor(platform, signals.requested)
     try:
-        _start(platform, signals)
+        _start(platform, signals, supervisor)
         if signals.requested.is_set():
             return
         loader = DemoLoader(platform, signals.requested, demo_communes, demo_months)
         loader.start()
-        _watch(platform, signals, until=loader.orgunits_done)
+        _watch(platform, signals, supervisor, until=loader.orgunits_done)
         if signals.requested.is_set():
             return
         console.print(f"[green]Ready in {time.monotonic() - started:.1f} s[/]")
@@ -355,7 +364,7 @@ def run_platform(
         if tokens_file is not None:
             console.print(f"  development tokens (admin, province, …) in {tokens_file.resolve()}")
         console.print(f"Running (pid {os.getpid()}). Press Ctrl-C to stop.")
-        _watch(platform, signals, until=None)
+        _watch(platform, signals, supervisor, until=None)
     finally:
         signals.stopping()
         stopping = time.monotonic()
@@ -364,7 +373,7 @@ def run_platform(
         console.print(f"stopped in {time.monotonic() - stopping:.1f} s")
 
 
-def _start(platform: Platform, signals: StopSignals) -> None:
+def _start(platform: Platform, signals: StopSignals, supervisor: Supervisor) -> None:
     platform.start_broker()
     for name in SERVICES:
         if signals.requested.is_set():
@@ -372,22 +381,137 @@ def _start(platform: Platform, signals: StopSignals) -> None:
         platform.migrate(name)
     for name, port in service_ports(platform.base_port).items():
         platform.start_service(name, port)
-    _wait_ready(platform, signals.requested)
+    _wait_ready(platform, signals.requested, supervisor)
 
 
-def _check_processes(platform: Platform) -> None:
-    exited = platform.exited()
-    if exited:
-        raise ServiceExited("\n".join(service.describe_exit() for service in exited))
-    if platform.broker_exited():
-        log = platform.data_dir / "broker.log"
-        raise ServiceExited(f"the embedded broker exited; last lines of {log}:\n{log_tail(log)}")
+class Supervisor:
+    """Keeps the platform running: a service that exits is started again after a backoff (its
+    output goes on in its log), a dead embedded broker is started again on its port, and then the
+    services republish their state into it, since it comes back empty."""
+
+    def __init__(self, platform: Platform, stop: threading.Event) -> None:
+        self._platform = platform
+        self._stop = stop
+        self._broker_retry_at = 0.0
+
+    def check(self) -> None:
+        """One round: called every half second while the platform runs."""
+        now = time.monotonic()
+        if self._platform.broker_exited() and now >= self._broker_retry_at:
+            self._restart_broker()
+        for service in self._platform.exited():
+            if self._stop.is_set():
+                return
+            if service.restart_at is None:
+                self._schedule(service, now)
+            elif now >= service.restart_at:
+                service.start()
+
+    def _schedule(self, service: ServiceProcess, now: float) -> None:
+        if now - service.started_at >= STABLE_AFTER:
+            service.failures = 0
+        delay = RESTART_BACKOFF[min(service.failures, len(RESTART_BACKOFF) - 1)]
+        service.failures += 1
+        service.restart_at = now + delay
+        console.print(
+            f"[yellow]{service.name} {service.how_it_ended()}; restarting it in {delay:.0f} s[/] "
+            f"(log: {service.log_path})",
+            soft_wrap=True,
+        )
+
+    def _restart_broker(self) -> None:
+        broker = self._platform.broker
+        assert broker is not None
+        try:
+            self._platform.restart_broker()
+        except PlatformError as exc:
+            self._broker_retry_at = time.monotonic() + RESTART_BACKOFF[1]
+            console.print(f"[yellow]embedded broker could not restart ({exc}); trying again[/]")
+            return
+        console.print(
+            f"[yellow]embedded broker died; restarted empty on {broker.bootstrap_servers} "
+            f"(pid {broker.pid}); the services republish their state[/]",
+            soft_wrap=True,
+        )
+        threading.Thread(
+            target=request_resync,
+            args=(self._platform.urls(), self._stop, self._platform.admin_headers),
+            name="mch-resync",
+            daemon=True,
+        ).start()
 
 
-def _watch(platform: Platform, signals: StopSignals, until: threading.Event | None) -> None:
-    """Until a signal, a process that exits, or ``until`` is set."""
+def request_resync(urls: dict[str, str], stop: threading.Event, headers: dict[str, str]) -> None:
+    """Ask each service that publishes state to republish it (``POST /v1/admin/resync``, with the
+    operator's ``headers``), as soon as it answers; one line per service."""
+    pending = [name for name in RESYNC_SERVICES if name in urls]
+    with httpx.Client(headers=headers) as client:
+        while pending and not stop.is_set():
+            for name in list(pending):
+                try:
+                    response = client.post(f"{urls[name]}/v1/admin/resync", timeout=PROBE_TIMEOUT)
+                except httpx.HTTPError:
+                    continue  # restarting or busy: ask again
+                if response.status_code == 202:
+                    console.print(f"  {name}: republishing its state")
+                    pending.remove(name)
+            stop.wait(1.0)
+
+
+def run_resync(
+    urls: dict[str, str],
+    *,
+    headers: dict[str, str],
+    wait: bool,
+    echo: Callable[[str], object],
+    timeout: float = 3600,
+) -> bool:
+    """``mch resync``: start a republish on each service (with the operator's ``headers``), then
+    (``wait``) follow them until each is done and its outbox published. False when a service
+    failed or did not answer."""
+    ok = True
+    with httpx.Client(timeout=30, headers=headers) as client:
+        started = {}
+        for name, url in urls.items():
+            try:
+                response = client.post(f"{url}/v1/admin/resync")
+                response.raise_for_status()
+            except httpx.HTTPError as exc:
+                echo(f"{name}: {type(exc).__name__} ({url}): {exc}")
+                ok = False
+                continue
+            echo(f"{name}: republishing its state")
+            started[name] = url
+        deadline = time.monotonic() + timeout
+        while wait and started and time.monotonic() < deadline:
+            for name, url in list(started.items()):
+                try:
+                    progress = client.get(f"{url}/v1/admin/resync").json()
+                except (httpx.HTTPError, ValueError):
+                    continue  # busy: ask again
+                if progress["state"] == "failed":
+                    echo(f"{name}: failed: {progress['error']}")
+                    ok = False
+                    del started[name]
+                elif progress["state"] == "done" and progress["outbox_pending"] == 0:
+                    echo(f"{name}: {progress['staged']:,} events republished and published")
+                    del started[name]
+            time.sleep(1.0)
+        for name in started if wait else ():
+            echo(f"{name}: still republishing after {timeout:.0f} s")
+            ok = False
+    return ok
+
+
+def _watch(
+    platform: Platform,
+    signals: StopSignals,
+    supervisor: Supervisor,
+    until: threading.Event | None,
+) -> None:
+    """Until a signal or ``until`` is set, restarting what exits."""
     while not signals.requested.is_set():
-        _check_processes(platform)
+        supervisor.check()
         if until is not None and until.is_set():
             return
         signals.requested.wait(0.5)
@@ -412,13 +536,13 @@ def probe(client: httpx.Client, url: str) -> tuple[bool, str]:
         return False, f"HTTP {response.status_code}"
 
 
-def _wait_ready(platform: Platform, stop: threading.Event) -> None:
+def _wait_ready(platform: Platform, stop: threading.Event, supervisor: Supervisor) -> None:
     pending = dict(platform.urls())
     started = time.monotonic()
     hinted: set[str] = set()
     with console.status("starting services…") as status, httpx.Client() as client:
         while pending and not stop.is_set():
-            _check_processes(platform)
+            supervisor.check()
             for name, url in list(pending.items()):
                 ready, why = probe(client, url)
                 if ready:
@@ -446,7 +570,7 @@ class DemoLoader(threading.Thread):
     ) -> None:
         super().__init__(name="mch-demo-loader", daemon=True)
         self._platform = platform
-        self._stop = stop
+        self._stopping = stop  # not _stop: threading.Thread calls its own _stop() after a fork
         self._communes = communes
         self._months = months
         self.orgunits_done = threading.Event()
@@ -477,7 +601,7 @@ class DemoLoader(threading.Thread):
             console.print(f"Demo org units (Thanh Hóa) loaded: {response.json()}")
         finally:
             self.orgunits_done.set()
-        if self._communes <= 0 or self._stop.is_set():
+        if self._communes <= 0 or self._stopping.is_set():
             return
         end = dt.date.today()
         start = end - dt.timedelta(days=30 * self._months)
@@ -489,7 +613,7 @@ class DemoLoader(threading.Thread):
             http=None,
             bootstrap_servers=self._platform.bootstrap_servers,
         )
-        if _wait_settled(urls, sent, self._stop):
+        if _wait_settled(urls, sent, self._stopping):
             console.print("[green]Demo data loaded[/]: every service has caught up")
 
 

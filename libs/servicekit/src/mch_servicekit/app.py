@@ -25,17 +25,18 @@ from opentelemetry.sdk.trace import TracerProvider
 from sqlalchemy import Engine
 
 from mch_events import topics
-from mch_events.broker import KafkaSettings, TopicGuard, make_broker
+from mch_events.broker import KafkaSettings, ResetBeyondEnd, TopicGuard, make_broker
 from mch_events.consume import DEFAULT_RETRY, ApplyFn, BatchSummary, Retry, consume_batch
 from mch_events.deadletter import DeadLetters
 from mch_events.outbox import OutboxRelay
 from mch_events.telemetry import setup_tracing
 
 from . import guards
-from .access import AuthSettings, TokenVerifier
+from .access import AuthSettings, Operates, TokenVerifier
 from .db import make_engine
 from .docs import INDEX_ELSEWHERE, install_docs, install_index, serves_root
 from .health import ConsumerProgress, HealthMonitor
+from .resync import Progress, RepublishFn, Resync, ResyncStatus
 from .settings import ServiceSettings
 
 log = logging.getLogger(__name__)
@@ -60,6 +61,17 @@ class ServiceContext:
     on_batch: list[Callable[[BatchSummary], Awaitable[None]]] = field(default_factory=list)
     """Called after each consumed batch (e.g. to keep rejections for the facility's IT staff)."""
     periodic: list[tuple[float, Callable[[], Awaitable[None]]]] = field(default_factory=list)
+    resync: Resync = field(init=False)
+    """How the service republishes its state (``POST /v1/admin/resync``): by default there is
+    nothing to republish (a service that publishes nothing), and a request is done at once."""
+
+    def __post_init__(self) -> None:
+        self.resync = Resync(self.name, self.engine, _nothing_to_republish, self.relay.wake)
+
+    def republishes(self, republish: RepublishFn) -> None:
+        """``republish`` stages the service's whole state in its outbox on request (see
+        ``mch_servicekit.resync``)."""
+        self.resync.republish = republish
 
     def every(self, seconds: float, job: Callable[[], Awaitable[None]]) -> None:
         """Run ``job`` every ``seconds`` while the service runs (errors are logged, not fatal)."""
@@ -73,6 +85,7 @@ class ServiceContext:
         subscriber = self.broker.subscriber(
             *topic_names,
             group_id=group,
+            listener=ResetBeyondEnd(lambda: subscriber.consumer),
             batch=True,
             max_records=self.settings.consumer_batch_size,
             batch_timeout_ms=100,
@@ -119,6 +132,10 @@ async def _after_batch(
             await callback(summary)
         except Exception:
             log.exception("after-batch step %s failed", getattr(callback, "__name__", callback))
+
+
+def _nothing_to_republish(engine: Engine, progress: Progress) -> None:
+    pass
 
 
 async def _raw_body(msg: StreamMessage[Any]) -> Any:
@@ -187,6 +204,7 @@ def create_service(
             yield
         finally:
             await health.stop()
+            await ctx.resync.stop()
             for job in jobs:
                 job.cancel()
             await asyncio.gather(*jobs, return_exceptions=True)
@@ -229,6 +247,7 @@ def create_service(
             status_code=200 if ready else 503,
         )
 
+    _install_resync(app, ctx, health)
     for router in routers:
         app.include_router(router)
     install_docs(app)
@@ -248,3 +267,25 @@ async def _repeat(seconds: float, job: Callable[[], Awaitable[None]]) -> None:
             await job()
         except Exception:
             log.exception("periodic job %s failed", getattr(job, "__name__", job))
+
+
+def _install_resync(app: FastAPI, ctx: ServiceContext, health: HealthMonitor) -> None:
+    """``POST`` and ``GET /v1/admin/resync``."""
+
+    def resync_status() -> ResyncStatus:
+        status = ctx.resync.status.model_copy()
+        status.outbox_pending = health.readiness()[1].get("outbox_pending")
+        return status
+
+    @app.post("/v1/admin/resync", status_code=202, tags=["operations"])
+    async def start_resync(who: Operates) -> ResyncStatus:
+        """Republish the service's whole state to its topic through the outbox (after the broker
+        lost its log); answers at once, with the progress that ``GET`` reports too. Asking while a
+        republish runs starts no second one."""
+        ctx.resync.start()
+        return resync_status()
+
+    @app.get("/v1/admin/resync", tags=["operations"])
+    async def resync_progress(who: Operates) -> ResyncStatus:
+        """The current (or last) republish: state, events staged, outbox rows still waiting."""
+        return resync_status()

@@ -8,7 +8,7 @@ from mch_events.broker import KafkaSettings
 from mch_servicekit.access.audit import access_log_router
 from mch_servicekit.app import create_service
 
-from . import api, handlers
+from . import api, handlers, resync
 from .settings import GrowthSettings
 
 
@@ -24,4 +24,5 @@ def create_app(
         description="WHO growth standards, nutrition status and growth charts.",
     )
     handlers.register(app.state.ctx)
+    app.state.ctx.republishes(resync.republish)
     return app

@@ -12,7 +12,7 @@ from mch_servicekit.access.audit import access_log_router
 from mch_servicekit.app import ServiceContext, create_service
 from mch_servicekit.guards import check_routes
 
-from . import handlers
+from . import handlers, resync
 from .api import create_router
 from .catalog import ScheduleBook
 from .forecasting import Forecaster, today_in_vietnam
@@ -49,6 +49,7 @@ def create_app(
     )
     consumer = RecordsConsumer(orgunits, changed=reforecasting.wake)
     handlers.register(ctx, consumer, reforecasting)
+    ctx.republishes(resync.republish)
     app.include_router(create_router(lambda: schedules.catalog))
     app.include_router(
         create_service_router(

@@ -16,6 +16,7 @@ from mch_events import outbox, topics
 from mch_events.contracts.common import Role
 from mch_events.contracts.immunization import ImmunizationStatusChanged
 from mch_events.envelope import VN_TZ, new_event
+from mch_servicekit.resync import content_id
 
 from .catalog import ScheduleBook
 from .domain.engine import GivenDose
@@ -150,7 +151,7 @@ class Forecaster:
         for change in found:
             if change.key.fact == "dose_overdue":
                 _keep_overdue(session, row.person_id, residence, change)
-            _publish(session, row, change, population, as_of)
+            publish_change(session, row, change, population, as_of)
 
     def _retract(self, session: Session, row: ImmunizationPerson) -> None:
         """Voided, or merged into another person: nothing of theirs counts any more."""
@@ -163,7 +164,7 @@ class Forecaster:
         row.residence = residence_on(_residences(row), today)
         session.add(row)
         for change in found:
-            _publish(session, row, change, population_of(row.role), today)
+            publish_change(session, row, change, population_of(row.role), today)
 
 
 def _keep_overdue(session: Session, person_id: str, residence: str, change: Change) -> None:
@@ -179,13 +180,17 @@ def _keep_overdue(session: Session, person_id: str, residence: str, change: Chan
     session.add(row)
 
 
-def _publish(
+def publish_change(
     session: Session,
     row: ImmunizationPerson,
     change: Change,
     population: Population,
     as_of: dt.date,
+    *,
+    again: bool = False,
 ) -> None:
+    """Stage one change of ``row``'s facts; ``again`` (a republish) gives the event an id derived
+    from its content, so consumers that applied the same fact already skip it."""
     key = change.key
     event = ImmunizationStatusChanged.model_validate(
         {
@@ -205,9 +210,10 @@ def _publish(
             "schedule_version": row.schedule_version,
         }
     )
+    event_id = content_id("resync", "ImmunizationStatusChanged", event) if again else None
     outbox.add(
         session,
-        new_event(event, source=SOURCE),
+        new_event(event, source=SOURCE, event_id=event_id),
         topic=topics.IMMUNIZATION,
         key=row.person_id,
         service=_SERVICE,

@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from mch_events.broker import KafkaSettings
 from mch_servicekit.app import create_service
 
-from . import api, handlers, people_api
+from . import api, handlers, people_api, resync
 from .processing import Gate, OrgUnits, utc_today
 from .settings import RecordsSettings
 
@@ -33,5 +33,6 @@ def create_app(
     ctx = app.state.ctx
     gate = Gate(OrgUnits(ctx.engine), hold_for=dt.timedelta(days=settings.hold_days), today=today)
     handlers.register(ctx, gate, held_check_seconds=settings.held_check_seconds)
+    ctx.republishes(resync.republish)
     app.state.gate = gate
     return app

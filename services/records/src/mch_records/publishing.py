@@ -14,6 +14,7 @@ from mch_events import outbox, topics
 from mch_events.contracts import facility as f
 from mch_events.contracts import records as r
 from mch_events.envelope import new_event
+from mch_servicekit.resync import content_id
 
 from .domain.projection import Subject, project
 from .lookups import Lookups
@@ -32,10 +33,13 @@ MODEL_OF_KIND: dict[str, type[BaseModel]] = {
 KIND_OF_MODEL = {model: kind for kind, model in MODEL_OF_KIND.items()}
 
 
-def emit(known: Lookups, model: BaseModel, key: str) -> None:
+def emit(known: Lookups, model: BaseModel, key: str, *, again: bool = False) -> None:
+    """Stage ``model`` in the outbox; ``again`` (a republish) gives it an id derived from its
+    content, so consumers that applied the same state already skip it."""
+    event_id = content_id("resync", type(model).__name__, model) if again else None
     outbox.add(
         known.session,
-        new_event(model, source=SOURCE),
+        new_event(model, source=SOURCE, event_id=event_id),
         topic=topics.RECORDS,
         key=key,
         service=SERVICE,
@@ -65,8 +69,8 @@ def person_state(known: Lookups, person: Person) -> r.PersonState:
     )
 
 
-def publish_person(known: Lookups, person: Person) -> None:
-    emit(known, person_state(known, person), person.person_id)
+def publish_person(known: Lookups, person: Person, *, again: bool = False) -> None:
+    emit(known, person_state(known, person), person.person_id, again=again)
 
 
 def record_data(row: Record) -> BaseModel:
@@ -74,7 +78,7 @@ def record_data(row: Record) -> BaseModel:
     return MODEL_OF_KIND[row.kind].model_validate_json(row.data)
 
 
-def publish_record(known: Lookups, row: Record) -> None:
+def publish_record(known: Lookups, row: Record, *, again: bool = False) -> None:
     person = known.person(row.person_id)
     assert person is not None, f"record {row.record_id} is about unknown person {row.person_id}"
     data = record_data(row)
@@ -89,7 +93,7 @@ def publish_record(known: Lookups, row: Record) -> None:
         data, subject, care_date=row.care_date, revision=row.revision, voided=row.voided
     )
     if projected is not None:
-        emit(known, *projected)
+        emit(known, *projected, again=again)
 
 
 def _merged_among(known: Lookups, data: BaseModel) -> dict[uuid.UUID, uuid.UUID]:

@@ -4,6 +4,7 @@
 from .deps import (
     ChangesNamed,
     ManagesReference,
+    Operates,
     ReadsAggregates,
     ReadsAudit,
     ReadsNamed,
@@ -25,6 +26,7 @@ __all__ = [
     "ChangesNamed",
     "Decision",
     "ManagesReference",
+    "Operates",
     "Principal",
     "ReadsAggregates",
     "ReadsAudit",

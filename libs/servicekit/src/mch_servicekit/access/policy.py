@@ -53,6 +53,8 @@ class Action(StrEnum):
     """Org-unit tree imports, schedule uploads."""
     READ_AUDIT = "read_audit"
     """Who read or changed which person's record."""
+    OPERATE = "operate"
+    """Running a service: republishing its state after the broker lost its log."""
 
 
 PERMISSIONS: Mapping[Role, frozenset[Action]] = {
@@ -73,7 +75,9 @@ PERMISSIONS: Mapping[Role, frozenset[Action]] = {
     Role.FACILITY_SYSTEM: frozenset(
         {Action.READ_REFERENCE, Action.SUBMIT_EVENTS, Action.READ_REJECTIONS}
     ),
-    Role.OPERATOR: frozenset({Action.READ_REFERENCE, Action.MANAGE_REFERENCE, Action.READ_AUDIT}),
+    Role.OPERATOR: frozenset(
+        {Action.READ_REFERENCE, Action.MANAGE_REFERENCE, Action.READ_AUDIT, Action.OPERATE}
+    ),
 }
 
 AREA_BOUND = frozenset(
