@@ -33,6 +33,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from mch_servicekit.migrations import upgrade
+from mch_servicekit.waiting import pause
 
 from .devauth import development_issuer, write_tokens
 from .embedded_broker import EmbeddedBroker, free_port
@@ -455,7 +456,7 @@ def request_resync(urls: dict[str, str], stop: threading.Event, headers: dict[st
                 if response.status_code == 202:
                     console.print(f"  {name}: republishing its state")
                     pending.remove(name)
-            stop.wait(1.0)
+            pause(stop, 1.0)
 
 
 def run_resync(
@@ -514,7 +515,7 @@ def _watch(
         supervisor.check()
         if until is not None and until.is_set():
             return
-        signals.requested.wait(0.5)
+        pause(signals.requested, 0.5)
 
 
 def probe(client: httpx.Client, url: str) -> tuple[bool, str]:
@@ -553,7 +554,7 @@ def _wait_ready(platform: Platform, stop: threading.Event, supervisor: Superviso
                     log = platform.services[name].log_path
                     console.print(f"  {name} not ready yet ({why or 'starting'}); see {log}")
             status.update(f"waiting for {', '.join(pending)}…")
-            stop.wait(0.5)
+            pause(stop, 0.5)
 
 
 # -- demo data -------------------------------------------------------------------------------------
@@ -662,7 +663,7 @@ def _wait_settled(
                 idle_since = time.monotonic()
             elif time.monotonic() - idle_since > 2:  # downstream consumers had time to catch up
                 return True
-            stop.wait(0.5)
+            pause(stop, 0.5)
     if not stop.is_set():
         console.print("[yellow]demo events still being processed; the services keep going[/]")
     return False

@@ -22,6 +22,8 @@ from sqlalchemy import Engine
 
 from mch_events.outbox import outbox_table
 
+from .waiting import pause
+
 log = logging.getLogger(__name__)
 
 CHECK_INTERVAL = 1.0
@@ -202,7 +204,7 @@ class HealthMonitor:
                 first = False
                 with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
                     checked()
-            self._stop.wait(self._interval)
+            pause(self._stop, self._interval)
 
     async def _watch_broker(self) -> None:
         while True:
