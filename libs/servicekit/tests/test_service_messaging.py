@@ -198,6 +198,11 @@ async def test_health_and_readiness(kafka_broker: EmbeddedBroker, tmp_path: obje
                 await asyncio.sleep(0.2)
         assert not_ready.status_code == 503
         assert not_ready.json()["checks"]["broker"] != "ok"
+        # Back on its port, the broker makes the service ready again (and lets it stop cleanly).
+        kafka_broker.start()
+        async with asyncio.timeout(60):
+            while (await client.get("/readyz")).status_code != 200:  # noqa: ASYNC110
+                await asyncio.sleep(0.2)
 
 
 async def test_a_committed_offset_beyond_the_end_of_the_log_reads_the_log_from_its_start(
