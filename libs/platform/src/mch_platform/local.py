@@ -261,6 +261,12 @@ class Platform:
     def stop(self) -> None:
         """SIGTERM to every service, SIGKILL to those still running after
         ``STOP_SERVICES_WITHIN`` seconds, then the broker (the services flush to it first)."""
+        self.stop_services()
+        if self.broker is not None:
+            self.broker.stop(timeout=1.5)
+            console.print("  embedded broker stopped")
+
+    def stop_services(self) -> None:
         for service in self.services.values():
             service.signal(signal.SIGTERM)
         deadline = time.monotonic() + STOP_SERVICES_WITHIN
@@ -273,9 +279,6 @@ class Platform:
             if service.process is not None:
                 service.process.wait()
                 console.print(f"  {service.name} stopped")
-        if self.broker is not None:
-            self.broker.stop(timeout=1.5)
-            console.print("  embedded broker stopped")
 
     def kill(self) -> None:
         """At once, without waiting for anything (a second Ctrl-C)."""
@@ -421,17 +424,28 @@ class Supervisor:
         )
 
     def _restart_broker(self) -> None:
+        """The services stop first and start again after the broker: a consumer that outlived the
+        old log keeps its positions in it, and once the new log grows past them it would read on
+        from there and skip what the new log holds before. Started afresh, they join groups the
+        new broker has no offsets for and read each topic from its beginning."""
         broker = self._platform.broker
         assert broker is not None
+        console.print(
+            "[yellow]embedded broker died; the services stop while it restarts empty[/]",
+            soft_wrap=True,
+        )
+        self._platform.stop_services()
         try:
             self._platform.restart_broker()
         except PlatformError as exc:
             self._broker_retry_at = time.monotonic() + RESTART_BACKOFF[1]
             console.print(f"[yellow]embedded broker could not restart ({exc}); trying again[/]")
             return
+        for service in self._platform.services.values():
+            service.start()
         console.print(
-            f"[yellow]embedded broker died; restarted empty on {broker.bootstrap_servers} "
-            f"(pid {broker.pid}); the services republish their state[/]",
+            f"[yellow]embedded broker restarted empty on {broker.bootstrap_servers} "
+            f"(pid {broker.pid}); the services start again and republish their state[/]",
             soft_wrap=True,
         )
         threading.Thread(
