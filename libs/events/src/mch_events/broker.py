@@ -36,6 +36,11 @@ class KafkaSettings(BaseSettings):
     enable_idempotence: bool = False
     """The idempotent producer (no duplicate and no reordering on a retried send): on for Apache
     Kafka in deployments; off by default because the embedded broker does not implement it."""
+    session_timeout_ms: int = 10_000
+    """A consumer silent this long leaves its group. Apache Kafka refuses less than its
+    ``group.min.session.timeout.ms`` (6 s by default); the embedded broker answers a join only
+    after half of it, so ``mch up`` and the tests use ``EMBEDDED_CONSUMER_ENV``."""
+    heartbeat_interval_ms: int = 3_000
 
     def ssl_context(self) -> ssl.SSLContext | None:
         if not self.security_protocol.endswith("SSL"):
@@ -85,6 +90,10 @@ def make_broker(
         graceful_timeout=15.0,
         log_level=logging.DEBUG,  # one line per message is too much at INFO under load
     )
+
+
+EMBEDDED_CONSUMER_ENV = {"KAFKA_SESSION_TIMEOUT_MS": "3000", "KAFKA_HEARTBEAT_INTERVAL_MS": "500"}
+"""Consumer group timing for the embedded broker: a consumer joins its group in 1.5 s, not 5 s."""
 
 
 def client_options(settings: KafkaSettings) -> dict[str, object]:

@@ -83,8 +83,8 @@ def up(
     """Run the whole platform on this machine: embedded broker (unless KAFKA_BOOTSTRAP_SERVERS is
     set), SQLite under the data folder, the four services, demo org units and demo events.
     A service that exits is restarted (with backoff); when the embedded broker dies, the services
-    stop, the broker restarts empty, the services start again and republish their state into it. Ctrl-C, SIGTERM or SIGHUP stop everything it started
-    (a second one kills at once)."""
+    stop, the broker restarts empty, the services start again and republish their state into it.
+    Ctrl-C, SIGTERM or SIGHUP stop everything it started (a second one kills at once)."""
     from .local import PlatformError, run_platform
 
     try:

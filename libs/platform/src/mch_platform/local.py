@@ -32,6 +32,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from mch_events.broker import EMBEDDED_CONSUMER_ENV
 from mch_servicekit.migrations import upgrade
 from mch_servicekit.waiting import pause
 
@@ -229,6 +230,7 @@ class Platform:
             "DATA_DIR": str(self.data_dir),
             "DATABASE_URL": self._database_url(name),
             **self.auth_env,
+            **(EMBEDDED_CONSUMER_ENV if self.broker is not None else {}),
         }
         service = ServiceProcess(name, port, self.data_dir, env)
         self.services[name] = service

@@ -23,6 +23,7 @@ from fastapi import FastAPI
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from mch_events.broker import EMBEDDED_CONSUMER_ENV
 from mch_servicekit.access.devissuer import DevIssuer
 from mch_servicekit.access.policy import Role
 
@@ -44,6 +45,8 @@ def pytest_configure(config: pytest.Config) -> None:
     if _ISSUER is None:
         _ISSUER = DevIssuer(Path(tempfile.mkdtemp(prefix="mch-test-issuer-")))
         os.environ.update(_ISSUER.environment())
+        for name, value in EMBEDDED_CONSUMER_ENV.items():
+            os.environ.setdefault(name, value)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

@@ -89,6 +89,8 @@ class ServiceContext:
             batch=True,
             max_records=self.settings.consumer_batch_size,
             batch_timeout_ms=100,
+            session_timeout_ms=self.kafka.session_timeout_ms,
+            heartbeat_interval_ms=self.kafka.heartbeat_interval_ms,
             auto_offset_reset="earliest",
             ack_policy=AckPolicy.NACK_ON_ERROR,
             decoder=_raw_body,
