@@ -378,9 +378,12 @@ def run_platform(
         console.print(f"  logs and databases in {data_dir.resolve()}")
         if tokens_file is not None:
             console.print(f"  development tokens (admin, province, …) in {tokens_file.resolve()}")
+            console.print("  dashboard, as the province's manager:")
+            # Unwrapped, so the link can be copied whole from any terminal.
             console.print(
-                "  dashboard, as the province's manager: "
-                f"{dashboard_link(platform.urls()['reporting'], tokens['province'])}"
+                f"  {dashboard_link(platform.urls()['reporting'], tokens['province'])}",
+                soft_wrap=True,
+                highlight=False,
             )
         console.print(f"Running (pid {os.getpid()}). Press Ctrl-C to stop.")
         _watch(platform, signals, supervisor, until=None)

@@ -382,6 +382,7 @@
     const body = $("children").querySelector("tbody");
     body.replaceChildren();
     const answers = (data.children && data.children.children) || [];
+    $("children-empty").textContent = t(data.children === undefined ? "loading" : "children_none");
     $("children-empty").hidden = answers.length > 0;
     $("children").hidden = answers.length === 0;
     const rows = answers.map((a) => {
@@ -419,6 +420,10 @@
   function drawTrend() {
     const figure = $("trend");
     figure.replaceChildren();
+    if (data.series === undefined) {
+      figure.append(el("p", { class: "muted", text: t("loading") }));
+      return;
+    }
     const points = (data.series && data.series.values || []).filter((v) => !v.sex);
     const parentPoints = (data.parentSeries && data.parentSeries.values || []).filter((v) => !v.sex);
     const end = lastMonth(state.period);
@@ -580,19 +585,40 @@
   async function load() {
     const seq = ++loadSeq;
     status(t("loading"));
+    // Undefined: asked, not answered yet (a drill-down into a province can take a while).
+    data.children = undefined;
+    data.series = undefined;
+    data.parentSeries = null;
     try {
       const unit = await api(`/v1/orgunits/${encodeURIComponent(state.orgunit)}`, { period: state.period });
+      if (seq !== loadSeq) return;
       data.unit = unit;
-      const [answer] = await Promise.all([
-        api("/v1/indicators", { orgunit: state.orgunit, period: state.period, view: state.view }),
-        loadChildren(unit),
-        loadSeries(unit),
-      ]);
+      // Errors are kept as values: a rejection nobody waits for yet would be logged as uncaught.
+      const settle = (promise) => promise.then(() => null, (error) => error);
+      const below = settle(loadChildren(unit));
+      const trend = settle(loadSeries(unit));
+      const answer = await api("/v1/indicators", { orgunit: state.orgunit, period: state.period, view: state.view });
       if (seq !== loadSeq) return;
       data.answer = answer;
       data.answerKey = JSON.stringify(answer);
       draw();
-      updatedNow();
+      // The units below and the trend are drawn as each arrives; a failure of one keeps the rest.
+      const errors = await Promise.all([
+        below.then((error) => {
+          if (error) data.children = null;
+          if (seq === loadSeq) drawChildren();
+          return error;
+        }),
+        trend.then((error) => {
+          if (error) data.series = null;
+          if (seq === loadSeq) drawTrend();
+          return error;
+        }),
+      ]);
+      if (seq !== loadSeq) return;
+      const failed = errors.find((error) => error);
+      if (failed) failure(failed);
+      else updatedNow();
       shown();
     } catch (error) {
       if (seq !== loadSeq) return;
@@ -605,7 +631,7 @@
   /* Light polling: the unit's answer every few seconds; the units below and the trend again only
      when it changed. The page is redrawn in place: scroll, focus and sort stay. */
   async function poll() {
-    if (polling || !token || !data.unit || document.getElementById("main").hidden) return;
+    if (polling || !token || !data.unit || $("main").hidden || document.hidden) return;
     polling = true;
     const seq = loadSeq;
     try {
@@ -626,6 +652,15 @@
     } finally {
       polling = false;
     }
+  }
+
+  /* The next poll waits at least three times as long as the last one took: a slow answer (a
+     whole province on a busy server) is not asked for again and again. */
+  function schedulePolls() {
+    const started = performance.now();
+    poll().finally(() => {
+      setTimeout(schedulePolls, Math.max(POLL_MS, 3 * (performance.now() - started)));
+    });
   }
 
   async function loadTargets() {
@@ -829,7 +864,7 @@
   wire();
   setupSearch();
   translateStatic();
-  setInterval(poll, POLL_MS);
+  setTimeout(schedulePolls, POLL_MS);
   if (token) start();
   else signIn();
 })();
