@@ -394,6 +394,35 @@ async def test_the_dashboard_shows_the_apis_numbers_live(
                 await shown(page, "40402")
                 await assert_screen_is_api(page, base, auth, "40402")
 
+                # A quarter: the period picker composes its code.
+                await page.select_option("#period-kind", "quarter")
+                await page.wait_for_function(
+                    "(document.body.dataset.shown || '').startsWith('40402|2025Q1|')",
+                    timeout=60_000,
+                )
+                assert "period=2025Q1" in page.url
+
+                # A suppressed small cell comes without numbers: dashes, not a failure.
+                async def suppress(route: Any) -> None:
+                    response = await route.fetch()
+                    answer = await response.json()
+                    for row in answer["values"]:
+                        if row["indicator"] == "U5_MEASURED":
+                            row.update(numerator=None, denominator=None, value=None)
+                            row["suppressed"] = True
+                    await route.fulfill(response=response, json=answer)
+
+                def indicators(url: str) -> bool:
+                    return urlsplit(url).path == "/v1/indicators"
+
+                await page.route(indicators, suppress)
+                await page.click('#breadcrumb a[data-orgunit="404"]')
+                await shown(page, "404")
+                row = 'tr[data-indicator="U5_MEASURED"]'
+                cells = [f"{row} .num", f"{row} .den", f"{row} .val .v"]
+                assert [await page.inner_text(c) for c in cells] == ["–", "–", "–"]
+                await page.unroute(indicators)
+
                 # Printable on A4.
                 pdf = await page.pdf(format="A4")
                 assert pdf.startswith(b"%PDF")
