@@ -7,6 +7,7 @@ The page holds no data: it asks the API with the bearer token the user gives it 
 
 from __future__ import annotations
 
+import hashlib
 import html
 import json
 from functools import cache
@@ -42,7 +43,13 @@ def _prefix(request: Request) -> str:
 
 @cache
 def _template() -> str:
-    return (ASSETS / "dashboard.html").read_text("utf-8")
+    # The assets' URLs carry a digest of their contents: a browser that kept an older script
+    # asks for the new one after an upgrade, and may keep each one as long as it likes.
+    digest = hashlib.sha256()
+    for asset in sorted(ASSETS.iterdir()):
+        digest.update(asset.name.encode() + b"\0" + asset.read_bytes())
+    text = (ASSETS / "dashboard.html").read_text("utf-8")
+    return text.replace("{{version}}", digest.hexdigest()[:12])
 
 
 def page(request: Request) -> HTMLResponse:

@@ -722,7 +722,8 @@
     const choose = (unit) => {
       close();
       input.value = "";
-      navigate({ orgunit: unit.code });
+      // A facility is not a residence: its numbers are those of the care it gave.
+      navigate(unit.level === "facility" ? { orgunit: unit.code, view: "facility" } : { orgunit: unit.code });
     };
     const show = (units) => {
       found = units;
