@@ -25,6 +25,7 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 import uvicorn
+from playwright.async_api import async_playwright
 
 from mch_events.broker import KafkaSettings
 from mch_events.contracts import growth as g
@@ -288,8 +289,6 @@ async def test_the_dashboard_shows_the_apis_numbers_live(
     chromium: Path,
     screenshots: Path,
 ) -> None:
-    from playwright.async_api import async_playwright
-
     folder = screenshots
     auth = bearer([Role.MANAGER], ["38"], subject="province-manager")
     token = auth["authorization"].removeprefix("Bearer ")

@@ -28,23 +28,29 @@ class Unit:
     parent: str | None
 
 
-def _during(tree: OrgTree, code: str, period: Period) -> OrgUnit | None:
-    """The version of ``code`` in force during the period: the latest one that overlaps it."""
-    overlapping = [
-        v
-        for v in tree.versions()
-        if v.code == code
-        and v.valid_from <= period.end
-        and (v.valid_to is None or v.valid_to > period.start)
-    ]
+def _overlaps(version: OrgUnit, period: Period) -> bool:
+    return version.valid_from <= period.end and (
+        version.valid_to is None or version.valid_to > period.start
+    )
+
+
+def _latest(versions: list[OrgUnit], period: Period) -> OrgUnit | None:
+    """Of one unit's versions, the latest in force during the period."""
+    overlapping = [v for v in versions if _overlaps(v, period)]
     return max(overlapping, key=lambda v: v.valid_from, default=None)
+
+
+def _during(tree: OrgTree, code: str, period: Period) -> OrgUnit | None:
+    return _latest([v for v in tree.versions() if v.code == code], period)
+
+
+def _unit(version: OrgUnit) -> Unit:
+    return Unit(version.code, version.name, version.level, version.parent)
 
 
 def unit(tree: OrgTree, code: str, period: Period) -> Unit | None:
     found = _during(tree, code, period)
-    if found is None:
-        return None
-    return Unit(found.code, found.name, found.level, found.parent)
+    return None if found is None else _unit(found)
 
 
 def ancestors(tree: OrgTree, code: str, period: Period) -> list[Unit]:
@@ -67,28 +73,21 @@ def search(tree: OrgTree, query: str, period: Period, limit: int = 20) -> list[U
     words = fold(query).split()
     if not words:
         return []
-    found: dict[str, Unit] = {}
+    versions: dict[str, list[OrgUnit]] = {}
     for version in tree.versions():
-        if version.code in found:
+        versions.setdefault(version.code, []).append(version)
+    found: list[Unit] = []
+    for code, listed in versions.items():
+        during = _latest(listed, period)
+        if during is None:
             continue
-        name, code = fold(version.name), version.code.lower()
-        if not all(w in name or code.startswith(w) for w in words):
-            continue
-        during = unit(tree, version.code, period)
-        if during is not None:
-            found[version.code] = during
-    ranked = sorted(found.values(), key=lambda u: (LEVELS.index(u.level), fold(u.name), u.code))
+        names = {fold(v.name) for v in listed}
+        if all(code.lower().startswith(w) or any(w in n for n in names) for w in words):
+            found.append(_unit(during))
+    ranked = sorted(found, key=lambda u: (LEVELS.index(u.level), fold(u.name), u.code))
     return ranked[:limit]
 
 
 def codes_below(tree: OrgTree, code: str, period: Period) -> list[str]:
     """The areas and facilities directly under ``code`` at any time during the period."""
-    return sorted(
-        {
-            v.code
-            for v in tree.versions()
-            if v.parent == code
-            and v.valid_from <= period.end
-            and (v.valid_to is None or v.valid_to > period.start)
-        }
-    )
+    return sorted({v.code for v in tree.versions() if v.parent == code and _overlaps(v, period)})
