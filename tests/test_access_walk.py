@@ -272,6 +272,25 @@ ENDPOINTS: list[Endpoint] = [
         ),
         {"admin", "hw_in", "province", "data_in"},
     ),
+    # reporting's dashboard: org units are reference data; targets go with the numbers
+    Endpoint(
+        "reporting",
+        "GET",
+        lambda w: f"/v1/orgunits?q=38&period={month(TODAY - dt.timedelta(days=1))}",
+        EVERYONE,
+    ),
+    Endpoint(
+        "reporting",
+        "GET",
+        lambda w: f"/v1/orgunits/{COMMUNE}?period={month(TODAY - dt.timedelta(days=1))}",
+        EVERYONE,
+    ),
+    Endpoint(
+        "reporting",
+        "GET",
+        lambda w: "/v1/targets",
+        {"admin", "hw_in", "hw_out", "province", "district", "data_in", "data_out"},
+    ),
     # operations: republishing a service's state changes nothing its consumers hold
     *(
         Endpoint(service, method, lambda w: "/v1/admin/resync", {"admin", "operator"})
@@ -450,8 +469,19 @@ async def test_every_endpoint_with_every_role(kafka_broker: EmbeddedBroker, tmp_
         }
 
 
-OPEN = {"/", "/healthz", "/readyz", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"}
-"""What answers without a token: health, readiness, the index and the API documents."""
+OPEN = {
+    "/",
+    "/healthz",
+    "/readyz",
+    "/docs",
+    "/docs/oauth2-redirect",
+    "/redoc",
+    "/openapi.json",
+    "/index",
+    "/dashboard",
+}
+"""What answers without a token: health, readiness, the index, the API documents and the
+dashboard's page (which holds no data: it asks the API with the user's token)."""
 
 
 def _needs_token(dependant: Dependant) -> bool:

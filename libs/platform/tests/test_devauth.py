@@ -24,3 +24,15 @@ def test_no_tokens_file_no_token(tmp_path: Path) -> None:
     assert admin_token(tmp_path) is None
     (tmp_path / "tokens.json").write_text("not json")
     assert admin_token(tmp_path) is None
+
+
+def test_the_dashboard_link_carries_the_token_in_its_fragment_only(tmp_path: Path) -> None:
+    from urllib.parse import urlsplit
+
+    from mch_platform.local import dashboard_link
+
+    _, tokens = write_tokens(DevIssuer(tmp_path / "issuer"), tmp_path)
+    link = urlsplit(dashboard_link("http://127.0.0.1:8004", tokens["province"]))
+    # A browser sends neither the fragment nor anything after '#' to the server.
+    assert (link.netloc, link.path, link.query) == ("127.0.0.1:8004", "/", "")
+    assert link.fragment == f"token={tokens['province']}"

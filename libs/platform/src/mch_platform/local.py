@@ -86,6 +86,13 @@ def service_ports(base_port: int) -> dict[str, int]:
     return {name: base_port + offset for offset, name in enumerate(SERVICES)}
 
 
+def dashboard_link(reporting_url: str, token: str) -> str:
+    """The dashboard with a token in the URL's fragment: a browser never sends a fragment to the
+    server (no access log holds it), and the page moves it to the tab's session storage and out
+    of the address bar at once."""
+    return f"{reporting_url}/#token={token}"
+
+
 def check_ports(base_port: int, broker_port: int | None) -> None:
     """Raise ``PlatformError`` naming the first busy port and the option that moves it."""
     ports = service_ports(base_port)
@@ -232,6 +239,10 @@ class Platform:
             **self.auth_env,
             **(EMBEDDED_CONSUMER_ENV if self.broker is not None else {}),
         }
+        if name == "reporting":
+            # The dashboard links to immunization's printable defaulter list.
+            immunization = service_ports(self.base_port)["immunization"]
+            env.setdefault("IMMUNIZATION_URL", f"http://127.0.0.1:{immunization}")
         service = ServiceProcess(name, port, self.data_dir, env)
         self.services[name] = service
         service.start()
@@ -369,6 +380,13 @@ def run_platform(
         console.print(f"  logs and databases in {data_dir.resolve()}")
         if tokens_file is not None:
             console.print(f"  development tokens (admin, province, …) in {tokens_file.resolve()}")
+            console.print("  dashboard, as the province's manager:")
+            # Unwrapped, so the link can be copied whole from any terminal.
+            console.print(
+                f"  {dashboard_link(platform.urls()['reporting'], tokens['province'])}",
+                soft_wrap=True,
+                highlight=False,
+            )
         console.print(f"Running (pid {os.getpid()}). Press Ctrl-C to stop.")
         _watch(platform, signals, supervisor, until=None)
     finally:

@@ -7,7 +7,7 @@ from fastapi import FastAPI
 from mch_events.broker import KafkaSettings
 from mch_servicekit.app import create_service
 
-from . import api, handlers
+from . import api, dashboard, handlers
 from .processing import Facts
 from .settings import ReportingSettings
 
@@ -15,14 +15,17 @@ from .settings import ReportingSettings
 def create_app(
     settings: ReportingSettings | None = None, kafka: KafkaSettings | None = None
 ) -> FastAPI:
+    settings = settings or ReportingSettings()
     app = create_service(
         "reporting",
-        settings=settings or ReportingSettings(),
+        settings=settings,
         kafka=kafka,
-        routers=[api.router],
+        # The dashboard answers browsers at ``/``; the index of links moves to ``/index``.
+        routers=[dashboard.router, api.router],
         title="mch-platform reporting",
         description="Indicators by org unit and period, rolled up the org-unit tree.",
     )
+    dashboard.install(app, settings)
     facts = Facts(app.state.ctx.engine)
     handlers.register(app.state.ctx, facts)
     app.state.facts = facts
