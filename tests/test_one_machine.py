@@ -4,10 +4,8 @@ anything starts, a service that dies is restarted while the rest runs on."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import random
 import re
 import signal
 import socket
@@ -18,6 +16,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+
+from mch_platform.testing import UpProcess as Up
+from mch_platform.testing import free_base_port
 
 pytestmark = pytest.mark.integration
 
@@ -34,89 +35,8 @@ def readme_example() -> list[dict[str, object]]:
     return events
 
 
-def free_base_port() -> int:
-    """Four free ports in a row, from a random start: other checkouts run these tests too."""
-    for _ in range(200):
-        base = random.randrange(18001, 30000, 10)
-        if all(_free(p) for p in range(base, base + 4)):
-            return base
-    raise RuntimeError("no four free ports in a row")
-
-
-def _free(port: int) -> bool:
-    with socket.socket() as s:
-        return s.connect_ex(("127.0.0.1", port)) != 0
-
-
 STOP_BOUND = 10.0
 """What ``mch up`` promises: everything it started is gone within 10 s of a stop signal."""
-
-RESTORE_SIGINT = (
-    "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); "
-    "os.execv(sys.argv[1], sys.argv[1:])"
-)
-"""A shell that starts a command in the background leaves its SIGINT ignored; Ctrl-C in a terminal
-does not. This wrapper makes the child look like the latter."""
-
-
-class Up:
-    """``mch up`` as a subprocess of this test, with its output in a file."""
-
-    def __init__(self, tmp_path: Path, base: int, *args: str, sigint: bool = False) -> None:
-        self.log = tmp_path / "up.log"
-        self.base = base
-        env = {
-            k: v
-            for k, v in os.environ.items()
-            if not k.startswith(("KAFKA_", "DATABASE_URL", "AUTH_"))
-        }
-        command = [MCH, "up", "--data-dir", str(tmp_path / "data"), "--base-port", str(base)]
-        if sigint:
-            command = [sys.executable, "-c", RESTORE_SIGINT, *command]
-        with open(self.log, "wb") as out:
-            self.process = subprocess.Popen(
-                [*command, *args], env=env, stdout=out, stderr=subprocess.STDOUT, cwd=tmp_path
-            )
-
-    @property
-    def output(self) -> str:
-        return self.log.read_text()
-
-    @property
-    def urls(self) -> list[str]:
-        return [f"http://127.0.0.1:{self.base + i}" for i in range(4)]
-
-    def wait_running(self, seconds: float = 240) -> float:
-        started = time.monotonic()
-        while "Running" not in self.output:
-            assert self.process.poll() is None, self.output
-            assert time.monotonic() - started < seconds, self.output
-            time.sleep(0.5)
-        return time.monotonic() - started
-
-    def ports(self) -> list[int]:
-        """The four service ports and the embedded broker's."""
-        broker = re.search(r"embedded broker on 127\.0\.0\.1:(\d+)", self.output)
-        assert broker, self.output
-        return [self.base + i for i in range(4)] + [int(broker.group(1))]
-
-    def children(self) -> set[int]:
-        return children_of(self.process.pid)
-
-    def stop(self, sig: signal.Signals) -> int:
-        if self.process.poll() is None:
-            self.process.send_signal(sig)
-        return self.process.wait(timeout=60)
-
-
-def children_of(pid: int) -> set[int]:
-    found = set()
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        with contextlib.suppress(OSError):
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-            if int(fields[1]) == pid:
-                found.add(int(stat.parent.name))
-    return found
 
 
 def alive(pid: int) -> bool:
@@ -144,7 +64,7 @@ def assert_all_gone(pids: set[int], ports: list[int], since: float, output: str)
 
 
 def test_mch_up_runs_the_platform_and_the_readme_example_moves_the_province(tmp_path: Path) -> None:
-    up = Up(tmp_path, free_base_port(), "--demo-communes", "0", sigint=True)
+    up = Up(tmp_path, "--demo-communes", "0", sigint=True)
     try:
         ready_in = up.wait_running()
         print(f"mch up: all four /readyz 200 and demo org units loaded in {ready_in:.1f} s")
@@ -210,7 +130,7 @@ def test_mch_up_runs_the_platform_and_the_readme_example_moves_the_province(tmp_
 
 
 def test_sigterm_stops_everything_mch_up_started(tmp_path: Path) -> None:
-    up = Up(tmp_path, free_base_port(), "--demo-communes", "0")
+    up = Up(tmp_path, "--demo-communes", "0")
     try:
         up.wait_running()
         children, ports = up.children(), up.ports()
@@ -224,7 +144,7 @@ def test_sigterm_stops_everything_mch_up_started(tmp_path: Path) -> None:
 
 
 def test_a_service_that_dies_is_restarted_and_the_rest_keeps_running(tmp_path: Path) -> None:
-    up = Up(tmp_path, free_base_port(), "--demo-communes", "0")
+    up = Up(tmp_path, "--demo-communes", "0")
     try:
         up.wait_running()
         children = up.children()

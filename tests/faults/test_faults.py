@@ -15,14 +15,10 @@ The rounds share one ``mch up`` and build on each other: each adds its children 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
-import json
 import os
-import random
 import re
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -37,6 +33,7 @@ import pytest
 
 from mch_events.envelope import CloudEvent
 from mch_platform.simulate import publish_kafka
+from mch_platform.testing import UpProcess as Up
 
 pytestmark = pytest.mark.integration
 
@@ -48,88 +45,9 @@ SETTLE = 300.0
 """Seconds the platform gets to count a round (bounded polling; it normally takes far less)."""
 
 
-def free_base_port() -> int:
-    for _ in range(200):
-        base = random.randrange(30001, 40000, 10)
-        if all(_free(p) for p in range(base, base + 4)):
-            return base
-    raise RuntimeError("no four free ports in a row")
-
-
-def _free(port: int) -> bool:
-    with socket.socket() as s:
-        return s.connect_ex(("127.0.0.1", port)) != 0
-
-
-class Up:
-    """``mch up`` as a subprocess of the test, its output in a file."""
-
-    def __init__(self, folder: Path) -> None:
-        self.base = free_base_port()
-        self.log = folder / "up.log"
-        self.data_dir = folder / "data"
-        # The development issuer of ``mch up``, not the test issuer of the pytest plugin.
-        env = {
-            k: v
-            for k, v in os.environ.items()
-            if not k.startswith(("KAFKA_", "DATABASE_URL", "AUTH_"))
-        }
-        command = [MCH, "up", "--data-dir", str(self.data_dir), "--base-port", str(self.base)]
-        with open(self.log, "wb") as out:
-            self.process = subprocess.Popen(
-                [*command, "--demo-communes", "0"],
-                env=env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                cwd=folder,
-            )
-
-    @property
-    def output(self) -> str:
-        return self.log.read_text(errors="replace")
-
-    def headers(self, token: str) -> dict[str, str]:
-        """A development token ``mch up`` wrote (``facility``, ``province``, ``admin``, …)."""
-        tokens = json.loads((self.data_dir / "tokens.json").read_text("utf-8"))
-        return {"authorization": f"Bearer {tokens[token]}"}
-
-    def url(self, service: str) -> str:
-        offset = ["records", "immunization", "growth", "reporting"].index(service)
-        return f"http://127.0.0.1:{self.base + offset}"
-
-    @property
-    def bootstrap_servers(self) -> str:
-        found = re.search(r"embedded broker on (127\.0\.0\.1:\d+)", self.output)
-        assert found, self.output
-        return found.group(1)
-
-    def wait_running(self, seconds: float = 300) -> None:
-        deadline = time.monotonic() + seconds
-        while "Running" not in self.output:
-            assert self.process.poll() is None, self.output
-            assert time.monotonic() < deadline, self.output
-            time.sleep(0.5)
-
-    def pid_of(self, name: str) -> int:
-        """The process of a service (``serve NAME``) or of the broker (``broker``)."""
-        marker = b"broker\x00--listener-url" if name == "broker" else b"serve\x00" + name.encode()
-        for stat in Path("/proc").glob("[0-9]*/stat"):
-            with contextlib.suppress(OSError, ValueError):
-                if int(stat.read_text().rsplit(")", 1)[1].split()[1]) != self.process.pid:
-                    continue
-                if marker in (stat.parent / "cmdline").read_bytes():
-                    return int(stat.parent.name)
-        raise AssertionError(f"no {name} process under mch up\n{self.output}")
-
-    def stop(self) -> int:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-        return self.process.wait(timeout=60)
-
-
 @pytest.fixture(scope="module")
 def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Up]:
-    up = Up(tmp_path_factory.mktemp("faults"))
+    up = Up(tmp_path_factory.mktemp("faults"), "--demo-communes", "0")
     try:
         up.wait_running()
         yield up

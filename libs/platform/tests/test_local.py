@@ -9,12 +9,7 @@ import httpx
 import pytest
 
 from mch_platform.local import PlatformError, check_ports, port_in_use, probe
-
-
-def free_base_port() -> int:
-    return next(
-        base for base in range(18001, 30000, 10) if not any(port_in_use(base + i) for i in range(4))
-    )
+from mch_platform.testing import free_base_port
 
 
 def test_a_listening_port_is_in_use_and_a_closed_one_is_not() -> None:

@@ -10,9 +10,16 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import importlib
+import json
 import os
+import random
+import re
 import shutil
+import signal
+import subprocess
+import sys
 import tempfile
+import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from pathlib import Path
@@ -28,6 +35,7 @@ from mch_servicekit.access.devissuer import DevIssuer
 from mch_servicekit.access.policy import Role
 
 from .embedded_broker import EmbeddedBroker
+from .local import port_in_use
 
 PG_ADMIN_URL = os.environ.get(
     "MCH_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -191,3 +199,105 @@ async def running(
             transport=transport, base_url=f"http://{service}", headers=bearer()
         ) as client:
             yield app, client
+
+
+def free_base_port() -> int:
+    """Four free ports in a row, from a random start: other checkouts run these tests too."""
+    for _ in range(200):
+        base = random.randrange(18001, 40000, 10)
+        if not any(port_in_use(p) for p in range(base, base + 4)):
+            return base
+    raise RuntimeError("no four free ports in a row")
+
+
+RESTORE_SIGINT = (
+    "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); "
+    "os.execv(sys.argv[1], sys.argv[1:])"
+)
+"""A shell that starts a command in the background leaves its SIGINT ignored; Ctrl-C in a terminal
+does not. This wrapper makes the child look like the latter."""
+
+SERVICE_ORDER = ("records", "immunization", "growth", "reporting")
+"""``mch up``'s ports from ``--base-port`` on."""
+
+
+class UpProcess:
+    """``mch up`` as a subprocess of a test, its output in ``folder/up.log``, its data in
+    ``folder/data``; stopped by its own handle (``stop``). It runs with the development issuer of
+    ``mch up`` (its ``data/tokens.json``), not the test issuer of this plugin."""
+
+    def __init__(self, folder: Path, *args: str, base: int | None = None, sigint: bool = False):
+        self.base = base if base is not None else free_base_port()
+        self.log = folder / "up.log"
+        self.data_dir = folder / "data"
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("KAFKA_", "DATABASE_URL", "AUTH_"))
+        }
+        mch = str(Path(sys.executable).parent / "mch")
+        command = [mch, "up", "--data-dir", str(self.data_dir), "--base-port", str(self.base)]
+        if sigint:
+            command = [sys.executable, "-c", RESTORE_SIGINT, *command]
+        with open(self.log, "wb") as out:
+            self.process = subprocess.Popen(
+                [*command, *args], env=env, stdout=out, stderr=subprocess.STDOUT, cwd=folder
+            )
+
+    @property
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    @property
+    def urls(self) -> list[str]:
+        return [self.url(name) for name in SERVICE_ORDER]
+
+    def url(self, service: str) -> str:
+        return f"http://127.0.0.1:{self.base + SERVICE_ORDER.index(service)}"
+
+    def headers(self, token: str) -> dict[str, str]:
+        """A development token ``mch up`` wrote (``facility``, ``province``, ``admin``, …)."""
+        tokens = json.loads((self.data_dir / "tokens.json").read_text("utf-8"))
+        return {"authorization": f"Bearer {tokens[token]}"}
+
+    @property
+    def bootstrap_servers(self) -> str:
+        found = re.search(r"embedded broker on (127\.0\.0\.1:\d+)", self.output)
+        assert found, self.output
+        return found.group(1)
+
+    def ports(self) -> list[int]:
+        """The four service ports and the embedded broker's."""
+        broker = int(self.bootstrap_servers.rsplit(":", 1)[1])
+        return [self.base + i for i in range(len(SERVICE_ORDER))] + [broker]
+
+    def wait_running(self, seconds: float = 300) -> float:
+        """Until it prints ``Running``; how long that took."""
+        started = time.monotonic()
+        while "Running" not in self.output:
+            assert self.process.poll() is None, self.output
+            assert time.monotonic() - started < seconds, self.output
+            time.sleep(0.5)
+        return time.monotonic() - started
+
+    def children(self) -> set[int]:
+        found = set()
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            with contextlib.suppress(OSError, ValueError):
+                if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == self.process.pid:
+                    found.add(int(stat.parent.name))
+        return found
+
+    def pid_of(self, name: str) -> int:
+        """The process of a service (``serve NAME``) or of the broker (``broker``)."""
+        marker = b"broker\x00--listener-url" if name == "broker" else b"serve\x00" + name.encode()
+        for pid in self.children():
+            with contextlib.suppress(OSError):
+                if marker in Path(f"/proc/{pid}/cmdline").read_bytes():
+                    return pid
+        raise AssertionError(f"no {name} process under mch up\n{self.output}")
+
+    def stop(self, sig: signal.Signals = signal.SIGTERM) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+        return self.process.wait(timeout=60)
