@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 from sqlalchemy import event, inspect
 from sqlmodel import Session, SQLModel, col, select
 
+from .domain import rules
 from .storage import HeldEvent, Person, Record, Residence, Void
 
 _KEY = "mch_records.lookups"
@@ -181,17 +182,12 @@ class Lookups:
     def residence_on(self, person_id: str, on: dt.date) -> str:
         """The residence in force on a date: the latest change on or before it, else the one
         given at registration."""
-        best: Residence | None = None
-        for row in self.residences(person_id):
-            if row.effective_date is not None and row.effective_date > on:
-                continue
-            if best is None or (row.effective_date or dt.date.min) >= (
-                best.effective_date or dt.date.min
-            ):
-                best = row
-        if best is None:
+        found = rules.residence_on(
+            ((row.effective_date, row.residence) for row in self.residences(person_id)), on
+        )
+        if found is None:
             raise LookupError(f"person {person_id} has no residence")
-        return best.residence
+        return found
 
     def resolve(self, person_id: str) -> str:
         """The person's id, or the id of the person it was merged into."""

@@ -22,7 +22,7 @@ from mch_events.orgtree import OrgTree
 from mch_events.telemetry import current_traceparent
 
 from . import recording
-from .domain import checks
+from .domain import checks, rules
 from .lookups import Lookups, ids_in, lookups
 from .rejections import record_rejection
 from .storage import SERVICE, HeldEvent, OrgUnitVersion, Person, Record
@@ -126,19 +126,11 @@ class Gate:
         return problems
 
     def _missing_reference(self, known: Lookups, data: BaseModel) -> checks.Reference | None:
-        for ref in checks.references(data):
-            key = str(ref.id)
-            found: object
-            if ref.kind == "person":
-                found = known.person(key)
-            elif ref.kind == "pregnancy":
-                rec = known.record(key)
-                found = rec if rec is not None and rec.kind == "pregnancy" else None
-            else:
-                found = known.record(key) or known.person(key)
-            if found is None:
-                return ref
-        return None
+        refs = checks.references(data)
+        ids = {str(ref.id) for ref in refs}
+        people = {i for i in ids if known.person(i) is not None}
+        kinds = {i: rec.kind for i in ids if (rec := known.record(i)) is not None}
+        return rules.first_missing(refs, people, kinds)
 
     def _facts(self, known: Lookups, data: BaseModel) -> checks.Facts:
         today = self.today()
@@ -179,17 +171,7 @@ class Gate:
                 )
             )
         return EventResult(
-            id=event.id,
-            status="held",
-            problems=[
-                Problem(
-                    code=ReasonCode.UNKNOWN_REFERENCE,
-                    field=ref.field,
-                    rule="held_until_reference_arrives",
-                    message=f"waiting for {ref.kind} {ref.id}; held until it arrives "
-                    f"(at most {self.hold_for.days} days)",
-                )
-            ],
+            id=event.id, status="held", problems=[rules.held_problem(ref, self.hold_for)]
         )
 
     def _release_held(self, known: Lookups, record_id: str) -> None:
@@ -256,13 +238,7 @@ class Gate:
         out = []
         for row in expired:
             event = CloudEvent.model_validate_json(row.envelope)
-            problem = Problem(
-                code=ReasonCode.UNKNOWN_REFERENCE,
-                field=row.waiting_field,
-                rule="reference_arrives_within_hold_time",
-                message=f"{row.waiting_field} {row.waiting_for} never arrived "
-                f"(held since {row.received_at:%Y-%m-%d %H:%M})",
-            )
+            problem = rules.expired_problem(row.waiting_field, row.waiting_for, row.received_at)
             record_rejection(session, event.model_dump(mode="json"), [problem], "held")
             session.delete(row)
             out.append((event, problem))

@@ -28,7 +28,7 @@ from pydantic import BaseModel
 from mch_events.contracts import facility as f
 from mch_events.envelope import CloudEvent
 
-from .domain import checks
+from .domain import checks, rules
 from .domain.duplicates import name_key
 from .lookups import Lookups
 from .publishing import (
@@ -94,12 +94,19 @@ def _registration(
 ) -> Outcome:
     person_id = record_id(data)
     person = known.person(person_id)
-    if person is not None and event.revision <= person.registration_revision:
-        if person.birth_id is None and when < person.registered_on:
-            person.registered_on = when
+    decided = rules.registration(
+        event.revision,
+        when,
+        person.registration_revision if person is not None else None,
+        person.registered_on if person is not None else None,
+    )
+    if person is not None and decided.verdict != "newer":
+        # A child created by a delivery keeps the delivery's date, its birth.
+        if person.birth_id is None and decided.registered_on != person.registered_on:
+            person.registered_on = decided.registered_on
             known.add_person(person)
             publish_person(known, person)
-        return Outcome("duplicate" if event.revision == person.registration_revision else "stale")
+        return Outcome(decided.verdict)
     is_new = person is None
     if person is None:
         person = Person(
@@ -119,7 +126,7 @@ def _registration(
             person.role, person.sex = "child", data.sex
             person.mother_id = known.resolve(mother) if mother else None
         person.birth_date = data.birth_date
-        person.registered_on = min(person.registered_on, when)
+        person.registered_on = decided.registered_on
     person.full_name = data.full_name
     person.name_key = name_key(data.full_name)
     if isinstance(data, f.MotherRegistered):
@@ -140,11 +147,14 @@ def _registration(
 def _death(known: Lookups, event: CloudEvent, data: f.Death) -> Outcome:
     person = known.person(known.resolve(str(data.person_id)))
     assert person is not None
-    incoming = (event.revision, -data.date.toordinal())
-    if person.died_on is not None:
-        current = (person.died_revision, -person.died_on.toordinal())
-        if incoming <= current:
-            return Outcome("duplicate" if incoming == current else "stale")
+    verdict = rules.death_verdict(
+        event.revision,
+        data.date,
+        person.died_revision if person.died_on is not None else None,
+        person.died_on,
+    )
+    if verdict != "newer":
+        return Outcome(verdict)
     person.died_on, person.died_revision = data.date, event.revision
     known.add_person(person)
     publish_person(known, person)
@@ -156,15 +166,15 @@ def _residence_change(known: Lookups, event: CloudEvent, data: f.ResidenceChange
     assert person is not None
     rows = known.residences(person.person_id)
     row = next((r for r in rows if r.effective_date == data.effective_date), None)
+    verdict = rules.residence_change_verdict(
+        event.revision,
+        data.residence,
+        row.revision if row is not None else None,
+        row.residence if row is not None else None,
+    )
+    if verdict != "newer":
+        return Outcome(verdict)
     if row is not None:
-        # Higher revision first; at the same revision the lower code, so a tie cannot hang on order.
-        incoming, current = (event.revision, data.residence), (row.revision, row.residence)
-        if incoming == current:
-            return Outcome("duplicate")
-        if event.revision < row.revision or (
-            event.revision == row.revision and data.residence > row.residence
-        ):
-            return Outcome("stale")
         row.residence, row.revision = data.residence, event.revision
         known.session.add(row)
     else:
@@ -266,21 +276,29 @@ def _record(known: Lookups, event: CloudEvent, data: BaseModel, when: dt.date) -
     rid = record_id(data)
     row = known.record(rid)
     is_registration = kind == "pregnancy"
-    if row is not None and event.revision <= row.revision:
-        if is_registration and when < row.care_date:
-            row.care_date = when
+    decided = rules.registration(
+        event.revision,
+        when,
+        row.revision if row is not None else None,
+        row.care_date if row is not None else None,
+    )
+    if row is not None and decided.verdict != "newer":
+        if is_registration and decided.registered_on != row.care_date:
+            row.care_date = decided.registered_on
             known.session.add(row)
             publish_record(known, row)
-        return Outcome("duplicate" if event.revision == row.revision else "stale")
+        return Outcome(decided.verdict)
     subject = _subject(known, data)
     values: dict[str, Any] = {  # columns of several types, set by name on a new or stored row
         "kind": kind,
         "person_id": subject.person_id,
-        "care_date": min(row.care_date, when) if row is not None and is_registration else when,
+        "care_date": decided.registered_on if is_registration else when,
         "facility": getattr(data, "facility", None),
         "source": event.source,
         "revision": event.revision,
-        "voided": known.void(rid) is not None or subject.voided,
+        "voided": rules.record_voided(
+            voided_itself=known.void(rid) is not None, person_voided=subject.voided
+        ),
         "data": data.model_dump_json(exclude_none=True),
         "updated_at": dt.datetime.now(dt.UTC),
     }
@@ -353,8 +371,7 @@ def _void(known: Lookups, event: CloudEvent, data: f.RecordVoided, when: dt.date
     target = str(data.record_id)
     existing = known.void(target)
     if existing is not None:
-        # Keep the earliest void's details, so which one is kept does not depend on order.
-        if (when, event.id) < (existing.voided_on, existing.event_id):
+        if rules.void_replaces(when, event.id, existing.voided_on, existing.event_id):
             existing.voided_on, existing.event_id = when, event.id
             existing.reason, existing.source = data.reason, event.source
             known.session.add(existing)
@@ -379,20 +396,17 @@ def _void(known: Lookups, event: CloudEvent, data: f.RecordVoided, when: dt.date
 
 
 def person_voided(known: Lookups, person: Person) -> bool:
-    if known.void(person.person_id) is not None:
-        return True
-    if person.birth_id is None:
-        return False
-    birth = known.record(person.birth_id)
-    if birth is None:
-        return False
-    if birth.voided:
-        return True
-    delivery = record_data(birth)
-    assert isinstance(delivery, f.Birth)
-    return not any(
-        str(b.child_id) == person.person_id and b.outcome == "live" for b in delivery.babies
-    )
+    voided_itself = known.void(person.person_id) is not None
+    birth = known.record(person.birth_id) if person.birth_id and not voided_itself else None
+    delivery = None
+    if birth is not None:
+        data = record_data(birth)
+        assert isinstance(data, f.Birth)
+        delivery = rules.Delivery(
+            voided=birth.voided,
+            live_born={str(b.child_id) for b in data.babies if b.outcome == "live"},
+        )
+    return rules.person_voided(person.person_id, voided_itself=voided_itself, delivery=delivery)
 
 
 def refresh_person_voided(known: Lookups, person: Person) -> None:
@@ -415,7 +429,9 @@ def refresh_record_voided(known: Lookups, row: Record) -> None:
 def _set_record_voided(known: Lookups, row: Record, person: Person) -> bool:
     """Voided when voided itself or its person is; True when that changed. A delivery that
     changes passes it on to the children it created."""
-    voided = known.void(row.record_id) is not None or person.voided
+    voided = rules.record_voided(
+        voided_itself=known.void(row.record_id) is not None, person_voided=person.voided
+    )
     if voided == row.voided:
         return False
     row.voided = voided
