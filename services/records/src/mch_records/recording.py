@@ -116,6 +116,8 @@ def _registration(
             birth_date=data.birth_date,
             registered_on=when,
             source=event.source,
+            # Given, not defaulted: pydantic inspects a default factory on every construction.
+            updated_at=dt.datetime.now(dt.UTC),
         )
     before = _context(known, person) if not is_new else None
     if person.birth_id is None:  # a delivery's facts win over a registration's
@@ -337,6 +339,7 @@ def _babies(
                 birth_id=row.record_id,
                 registration_revision=0,
                 source=event.source,
+                updated_at=dt.datetime.now(dt.UTC),
             )
             known.add_person(child, new=True)
             created.append(child_id)
