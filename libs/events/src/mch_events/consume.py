@@ -128,7 +128,9 @@ def _apply_batch(
                 applied.append(event.id)
                 seen.add(event.id)
         try:
-            idempotency.claim_all(session, consumer, applied, service=service)
+            # Exclusive: a copy of the batch applied at the same time by another consumer (after a
+            # rebalance) makes this transaction roll back, and the retry finds it processed.
+            idempotency.claim_all(session, consumer, applied, service=service, exclusive=True)
             session.commit()
         except Exception as exc:
             if guarded:

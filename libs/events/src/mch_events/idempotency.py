@@ -73,9 +73,22 @@ _IN_CHUNK = 500
 """Ids per ``IN (...)`` list: well under every database's limit on bound parameters."""
 
 
-def claim_all(session: Session, consumer: str, event_ids: Sequence[str], *, service: str) -> None:
+class ClaimedElsewhere(Exception):
+    """Another transaction claimed some of the events while this one applied them (a batch
+    delivered again to a second consumer after a rebalance, applied at the same time)."""
+
+
+def claim_all(
+    session: Session,
+    consumer: str,
+    event_ids: Sequence[str],
+    *,
+    service: str,
+    exclusive: bool = False,
+) -> None:
     """Record that ``consumer`` processed ``event_ids`` (in one statement per few hundred ids);
-    ids already recorded are left as they are."""
+    ids already recorded are left as they are. ``exclusive``: raise ``ClaimedElsewhere`` instead,
+    so that the caller rolls back what it applied and finds them processed when it tries again."""
     table = processed_table(service)
     unique = list(dict.fromkeys(event_ids))
     if not unique:
@@ -84,18 +97,31 @@ def claim_all(session: Session, consumer: str, event_ids: Sequence[str], *, serv
     dialect = session.get_bind().dialect.name
     if dialect not in ("postgresql", "sqlite"):
         done = processed_among(session, consumer, unique, service=service)
+        if exclusive and done:
+            raise ClaimedElsewhere(f"{len(done)} of {len(unique)} events were claimed elsewhere")
         unique = [i for i in unique if i not in done]
+    claimed = 0
     for start in range(0, len(unique), _IN_CHUNK):
         rows = [
             {"consumer": consumer, "event_id": i, "processed_at": now}
             for i in unique[start : start + _IN_CHUNK]
         ]
-        if dialect == "postgresql":
-            session.execute(pg_insert(table).on_conflict_do_nothing(), rows)
-        elif dialect == "sqlite":
-            session.execute(sqlite_insert(table).on_conflict_do_nothing(), rows)
+        if dialect in ("postgresql", "sqlite"):
+            insert_ = pg_insert if dialect == "postgresql" else sqlite_insert
+            statement = insert_(table).on_conflict_do_nothing()
+            if exclusive:
+                # The rows inserted come back: one missing was claimed by another transaction.
+                returned = session.execute(statement.returning(col(table.event_id)), rows)
+                claimed += len(returned.all())
+            else:
+                session.execute(statement, rows)
         else:
             session.execute(insert(table), rows)
+            claimed += len(rows)
+    if exclusive and claimed < len(unique):
+        raise ClaimedElsewhere(
+            f"{len(unique) - claimed} of {len(unique)} events were claimed elsewhere"
+        )
 
 
 def claim(session: Session, consumer: str, event_id: str, *, service: str) -> bool:

@@ -78,9 +78,17 @@ class ServiceContext:
         self.periodic.append((seconds, job))
 
     def subscribe(self, *topic_names: str, apply: ApplyFn, retry: Retry = DEFAULT_RETRY) -> None:
-        """Consume the topics in batches with the service's consumer group (``mch-<service>``);
-        ``apply`` is called in a worker thread, in one transaction per batch, for each new event.
-        A batch that fails as a whole is tried again as ``retry`` says, then split."""
+        """Consume the topics in batches with the service's consumer group (``mch-<service>``),
+        with ``consumer_concurrency`` consumers in this process; ``apply`` is called in a worker
+        thread, in one transaction per batch, for each new event. A batch that fails as a whole is
+        tried again as ``retry`` says, then split."""
+        count = self.settings.consumer_concurrency
+        for number in range(1, count + 1):
+            self._subscribe_one(topic_names, apply, retry, f" #{number}" if count > 1 else "")
+
+    def _subscribe_one(
+        self, topic_names: Sequence[str], apply: ApplyFn, retry: Retry, suffix: str
+    ) -> None:
         group = f"mch-{self.name}"
         subscriber = self.broker.subscriber(
             *topic_names,
@@ -95,7 +103,7 @@ class ServiceContext:
             ack_policy=AckPolicy.NACK_ON_ERROR,
             decoder=_raw_body,
         )
-        progress = ConsumerProgress(f"{group} on {', '.join(topic_names)}", subscriber)
+        progress = ConsumerProgress(f"{group} on {', '.join(topic_names)}{suffix}", subscriber)
         self.progress.append(progress)
 
         @subscriber

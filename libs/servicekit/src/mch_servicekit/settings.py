@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_PORTS = {"records": 8001, "immunization": 8002, "growth": 8003, "reporting": 8004}
@@ -22,8 +23,14 @@ class ServiceSettings(BaseSettings):
     log_level: str = "INFO"
     kafka_create_topics: bool = True
     """Create missing topics at start (one-machine mode); deployments create them in a job."""
-    kafka_topic_partitions: int = 3
-    consumer_batch_size: int = 500
+    kafka_topic_partitions: int = Field(default=3, ge=1)
+    """Partitions of the topics the service creates: the most consumers of one group (over all
+    processes, ``consumer_concurrency`` each) that get work."""
+    consumer_batch_size: int = Field(default=500, ge=1)
+    consumer_concurrency: int = Field(default=1, ge=1)
+    """Consumers of the service's group in this process, each with partitions of its own and its
+    batches in a worker thread: batches of different partitions are applied at the same time,
+    those of one partition in order. More than 1 pays on PostgreSQL; SQLite writes one at a time."""
     consumer_stall_seconds: float = 120.0
     """A consumer with events waiting that completes no batch for this long is not ready."""
 
