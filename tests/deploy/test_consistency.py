@@ -44,8 +44,9 @@ def test_every_consumer_has_a_topic_with_enough_partitions(chart: helm.Chart) ->
     values = chart.values
     for name, service in values["services"].items():
         ceiling = max(int(values["topics"][key]["partitions"]) for key in service["consumes"])
-        assert service["replicas"] <= ceiling, name
-        assert service["autoscaling"]["maxReplicas"] <= ceiling, name
+        consumers = int(service["consumer"]["concurrency"])
+        assert service["replicas"] * consumers <= ceiling, name
+        assert service["autoscaling"]["maxReplicas"] * consumers <= ceiling, name
 
 
 @pytest.fixture(scope="module")

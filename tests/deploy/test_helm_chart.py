@@ -490,6 +490,54 @@ def test_the_partition_check_lets_a_lower_count_through(render: Any) -> None:
     assert docs
 
 
+def test_consumer_settings_reach_the_service_and_bound_its_scaling(
+    render: Any, helpers: Any
+) -> None:
+    values = {
+        "autoscaling": {"enabled": True},
+        "topics": {"facilityEvents": {"partitions": 8}},
+        "services": {
+            "records": {
+                "consumer": {"batchSize": 1000, "concurrency": 2},
+                "autoscaling": {"minReplicas": 2, "maxReplicas": 4},
+            }
+        },
+    }
+    docs = render(values)
+    env = env_of(deployments(docs, helpers)["records"]["spec"]["template"]["spec"]["containers"][0])
+    assert env["CONSUMER_BATCH_SIZE"]["value"] == "1000"
+    assert env["CONSUMER_CONCURRENCY"]["value"] == "2"
+    assert env["KAFKA_TOPIC_PARTITIONS"]["value"] == "8"
+    (scaled,) = [
+        d
+        for d in helpers.by_kind(docs, "ScaledObject")
+        if d["spec"]["scaleTargetRef"]["name"].endswith("records")
+    ]
+    assert scaled["spec"]["maxReplicaCount"] * 2 <= 8
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        {"services": {"records": {"replicas": 7, "consumer": {"concurrency": 2}}}},
+        {
+            "autoscaling": {"enabled": True},
+            "services": {
+                "records": {"consumer": {"concurrency": 2}, "autoscaling": {"maxReplicas": 7}}
+            },
+        },
+    ],
+    ids=["replicas", "keda-max"],
+)
+def test_more_consumers_than_partitions_fail_the_render(
+    chart: helm.Chart, values: dict[str, Any]
+) -> None:
+    with pytest.raises(helm.HelmRenderError) as caught:
+        chart.render(values=values, name="mch", namespace="mch")
+    assert "services.records." in str(caught.value)
+    assert "consumer.concurrency" in str(caught.value)
+
+
 @pytest.mark.parametrize(
     "values",
     [

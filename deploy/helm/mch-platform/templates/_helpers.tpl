@@ -154,6 +154,12 @@ from a secretKeyRef. Context: dict root, name, svc.
   value: {{ $root.Values.kafka.enableIdempotence | quote }}
 - name: KAFKA_CREATE_TOPICS
   value: "false"
+- name: KAFKA_TOPIC_PARTITIONS
+  value: {{ include "mch.partitionCeiling" . | quote }}
+- name: CONSUMER_BATCH_SIZE
+  value: {{ $svc.consumer.batchSize | quote }}
+- name: CONSUMER_CONCURRENCY
+  value: {{ $svc.consumer.concurrency | quote }}
 {{- if include "mch.kafkaUsesSasl" $root }}
 - name: KAFKA_SASL_MECHANISM
   value: {{ $root.Values.kafka.saslMechanism | quote }}
