@@ -78,6 +78,11 @@ class ClaimedElsewhere(Exception):
     delivered again to a second consumer after a rebalance, applied at the same time)."""
 
 
+_CLAIMED_HERE = "mch_events.idempotency.claimed_here"
+"""Ids this session claimed: an exclusive claim of one of them again is no conflict (an event held
+and released in one batch is claimed on release; a copy later in the batch comes to nothing)."""
+
+
 def claim_all(
     session: Session,
     consumer: str,
@@ -87,40 +92,39 @@ def claim_all(
     exclusive: bool = False,
 ) -> None:
     """Record that ``consumer`` processed ``event_ids`` (in one statement per few hundred ids);
-    ids already recorded are left as they are. ``exclusive``: raise ``ClaimedElsewhere`` instead,
-    so that the caller rolls back what it applied and finds them processed when it tries again."""
+    ids already recorded are left as they are. ``exclusive``: raise ``ClaimedElsewhere`` when
+    another transaction recorded some of them, so that the caller rolls back what it applied and
+    finds them processed when it tries again."""
     table = processed_table(service)
     unique = list(dict.fromkeys(event_ids))
     if not unique:
         return
+    here: set[str] = session.info.setdefault(_CLAIMED_HERE, set())
     now = dt.datetime.now(dt.UTC)
     dialect = session.get_bind().dialect.name
+    elsewhere: set[str] = set()
     if dialect not in ("postgresql", "sqlite"):
         done = processed_among(session, consumer, unique, service=service)
-        if exclusive and done:
-            raise ClaimedElsewhere(f"{len(done)} of {len(unique)} events were claimed elsewhere")
+        elsewhere = done - here
         unique = [i for i in unique if i not in done]
-    claimed = 0
     for start in range(0, len(unique), _IN_CHUNK):
-        rows = [
-            {"consumer": consumer, "event_id": i, "processed_at": now}
-            for i in unique[start : start + _IN_CHUNK]
-        ]
+        chunk = unique[start : start + _IN_CHUNK]
+        rows = [{"consumer": consumer, "event_id": i, "processed_at": now} for i in chunk]
         if dialect in ("postgresql", "sqlite"):
             insert_ = pg_insert if dialect == "postgresql" else sqlite_insert
             statement = insert_(table).on_conflict_do_nothing()
             if exclusive:
-                # The rows inserted come back: one missing was claimed by another transaction.
+                # The rows inserted come back: one missing was claimed before.
                 returned = session.execute(statement.returning(col(table.event_id)), rows)
-                claimed += len(returned.all())
+                elsewhere |= set(chunk) - set(returned.scalars().all()) - here
             else:
                 session.execute(statement, rows)
         else:
             session.execute(insert(table), rows)
-            claimed += len(rows)
-    if exclusive and claimed < len(unique):
+    here.update(unique)
+    if exclusive and elsewhere:
         raise ClaimedElsewhere(
-            f"{len(unique) - claimed} of {len(unique)} events were claimed elsewhere"
+            f"{len(elsewhere)} of {len(event_ids)} events were claimed by another transaction"
         )
 
 

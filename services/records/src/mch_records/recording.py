@@ -37,7 +37,7 @@ from .publishing import (
     publish_record,
     record_data,
 )
-from .storage import Person, Record, Residence, Void
+from .storage import Person, Record, Residence, Void, new_row
 
 Status = Literal["accepted", "duplicate", "stale"]
 _MOTHER_ONLY = ("handbook_no", "national_id", "niis_id", "phone", "ethnicity")
@@ -109,15 +109,14 @@ def _registration(
         return Outcome(decided.verdict)
     is_new = person is None
     if person is None:
-        person = Person(
+        person = new_row(
+            Person,
             person_id=person_id,
             role="mother",
             sex="F",
             birth_date=data.birth_date,
             registered_on=when,
             source=event.source,
-            # Given, not defaulted: pydantic inspects a default factory on every construction.
-            updated_at=dt.datetime.now(dt.UTC),
         )
     before = _context(known, person) if not is_new else None
     if person.birth_id is None:  # a delivery's facts win over a registration's
@@ -181,7 +180,8 @@ def _residence_change(known: Lookups, event: CloudEvent, data: f.ResidenceChange
         known.session.add(row)
     else:
         known.add_residence(
-            Residence(
+            new_row(
+                Residence,
                 person_id=person.person_id,
                 effective_date=data.effective_date,
                 residence=data.residence,
@@ -200,7 +200,7 @@ def _set_first_residence(known: Lookups, person_id: str, residence: str) -> bool
     row = next((r for r in rows if r.effective_date is None), None)
     if row is None:
         known.add_residence(
-            Residence(person_id=person_id, effective_date=None, residence=residence)
+            new_row(Residence, person_id=person_id, effective_date=None, residence=residence)
         )
         return True
     if row.residence == residence:
@@ -306,7 +306,7 @@ def _record(known: Lookups, event: CloudEvent, data: BaseModel, when: dt.date) -
     }
     amended = row is not None
     if row is None:
-        row = Record(record_id=rid, **values)
+        row = new_row(Record, record_id=rid, **values)
     else:
         for name, value in values.items():
             setattr(row, name, value)
@@ -329,7 +329,8 @@ def _babies(
         child_id = str(baby.child_id)
         child = known.person(child_id)
         if child is None:
-            child = Person(
+            child = new_row(
+                Person,
                 person_id=child_id,
                 role="child",
                 sex=baby.sex,
@@ -339,7 +340,6 @@ def _babies(
                 birth_id=row.record_id,
                 registration_revision=0,
                 source=event.source,
-                updated_at=dt.datetime.now(dt.UTC),
             )
             known.add_person(child, new=True)
             created.append(child_id)
@@ -380,7 +380,8 @@ def _void(known: Lookups, event: CloudEvent, data: f.RecordVoided, when: dt.date
             known.session.add(existing)
         return Outcome("duplicate")
     known.add_void(
-        Void(
+        new_row(
+            Void,
             target_id=target,
             event_id=event.id,
             source=event.source,
