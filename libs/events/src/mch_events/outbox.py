@@ -118,6 +118,12 @@ def _staged(session: Session) -> _Staging:
     return found
 
 
+def staged_count(session: Session) -> int:
+    """Rows staged in ``session`` and not written yet."""
+    staging = session.info.get(_STAGED)
+    return len(staging.rows) if isinstance(staging, _Staging) else 0
+
+
 def _mark(session: Session, transaction: SessionTransaction) -> None:
     staging = session.info.get(_STAGED)
     if isinstance(staging, _Staging):

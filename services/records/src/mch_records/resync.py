@@ -14,6 +14,7 @@ import json
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
+from mch_events import outbox
 from mch_servicekit.resync import Progress
 
 from .lookups import ids_in, lookups
@@ -61,9 +62,9 @@ def _stage(session: Session, people: list[Person]) -> int:
     by_person: dict[str, list[Record]] = {}
     for row in records:
         by_person.setdefault(row.person_id, []).append(row)
-    before = len(session.new)
+    before = outbox.staged_count(session)
     for person in people:
         publish_person(known, known.person(person.person_id) or person, again=True)
         for row in by_person.get(person.person_id, []):
             publish_record(known, known.record(row.record_id) or row, again=True)
-    return len(session.new) - before
+    return outbox.staged_count(session) - before
