@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Mapping
 from typing import Any, Generic, TypeVar
 
+import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from . import safejson
@@ -220,8 +221,16 @@ def to_kafka(event: CloudEvent) -> tuple[bytes, dict[str, str]]:
     attrs = event.model_dump(mode="json", exclude={"data", "datacontenttype"}, exclude_none=True)
     for name, value in attrs.items():
         headers[f"ce_{name}"] = str(value)
-    body = json.dumps(event.data, separators=(",", ":"), ensure_ascii=False).encode()
-    return body, headers
+    return dumps_json(event.data), headers
+
+
+def dumps_json(value: Any) -> bytes:
+    """Compact UTF-8 JSON. orjson: serializing the outgoing events showed in the records gate's
+    profile; the standard library for what orjson refuses (an integer beyond 64 bits)."""
+    try:
+        return orjson.dumps(value)
+    except orjson.JSONEncodeError:
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 def from_kafka(body: bytes, headers: Mapping[str, str]) -> CloudEvent:

@@ -32,7 +32,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import ORMExecuteState, SessionTransaction
 from sqlmodel import Field, Session, SQLModel, col, select
 
-from .envelope import CloudEvent, to_kafka
+from .envelope import CloudEvent, dumps_json, to_kafka
 from .telemetry import context_from_traceparent, current_traceparent
 
 log = logging.getLogger(__name__)
@@ -83,7 +83,7 @@ def add(session: Session, event: CloudEvent, *, topic: str, key: str | None, ser
                 "key": key,
                 "event_id": event.id,
                 "event_type": event.type,
-                "headers": json.dumps(headers, ensure_ascii=False),
+                "headers": dumps_json(headers).decode(),
                 "payload": body,
                 "traceparent": traceparent,
                 "created_at": dt.datetime.now(dt.UTC),
