@@ -36,6 +36,8 @@ from mch_events.envelope import CloudEvent, subject_key, to_kafka
 from mch_platform.embedded_broker import EmbeddedBroker, free_port
 from mch_platform.local import demo_orgunits_json
 from mch_platform.simulate import SimCommune, generate, publish_kafka
+from mch_servicekit.access import Role
+from mch_servicekit.access.devissuer import DevIssuer
 from mch_servicekit.migrations import upgrade
 
 EVENTS = 20_000
@@ -128,8 +130,16 @@ def postgres_reachable() -> bool:
         engine.dispose()
 
 
+def authorization(issuer: DevIssuer) -> dict[str, str]:
+    """A token every role and the whole country allow: the benchmark measures ingestion, not
+    access."""
+    return {"authorization": f"Bearer {issuer.token('bench', tuple(Role), ('VN',))}"}
+
+
 @contextlib.contextmanager
-def records_service(database_url: str, bootstrap: str, log: Path) -> Iterator[str]:
+def records_service(
+    database_url: str, bootstrap: str, log: Path, issuer: DevIssuer
+) -> Iterator[str]:
     """``mch serve records`` in a process of its own, migrated, with the demo org units."""
     upgrade("mch_records", database_url)
     port = free_port()
@@ -140,6 +150,7 @@ def records_service(database_url: str, bootstrap: str, log: Path) -> Iterator[st
         "PORT": str(port),
         "HOST": "127.0.0.1",
         "LOG_LEVEL": "WARNING",
+        **issuer.environment(),
     }
     with open(log, "ab") as output:
         process = subprocess.Popen(
@@ -158,7 +169,12 @@ def records_service(database_url: str, bootstrap: str, log: Path) -> Iterator[st
             if process.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"the records service did not start; see {log}")
             time.sleep(0.2)
-        httpx.post(f"{url}/v1/orgunits/import", content=demo_orgunits_json(), timeout=60)
+        httpx.post(
+            f"{url}/v1/orgunits/import",
+            content=demo_orgunits_json(),
+            headers=authorization(issuer),
+            timeout=60,
+        ).raise_for_status()
         yield url
     finally:
         process.terminate()
@@ -177,14 +193,14 @@ def consumed(url: str) -> dict[str, int]:
 # -- the two ways in -------------------------------------------------------------------------------
 
 
-def http_rate(url: str, events: list[CloudEvent]) -> float:
+def http_rate(url: str, events: list[CloudEvent], issuer: DevIssuer) -> float:
     """Accepted events per second, batches of 500 posted one after the other."""
     bodies = [
         [e.model_dump(mode="json", exclude_none=True) for e in events[i : i + HTTP_BATCH]]
         for i in range(0, len(events), HTTP_BATCH)
     ]
     accepted = 0
-    with httpx.Client(timeout=120) as client:
+    with httpx.Client(timeout=120, headers=authorization(issuer)) as client:
         started = time.perf_counter()
         for body in bodies:
             response = client.post(f"{url}/v1/events", json=body)
@@ -218,17 +234,20 @@ def main() -> None:
     rates: dict[tuple[str, str], float] = {}
     with tempfile.TemporaryDirectory() as folder, EmbeddedBroker() as broker:
         work = Path(folder)
+        issuer = DevIssuer(work / "issuer")
         raw = asyncio.run(raw_consume_rate(broker.bootstrap_servers, events))
         for db_name, database in databases.items():
             for way in ("HTTP batches", "Kafka"):
                 with (
                     database(work) as url,
-                    records_service(url, broker.bootstrap_servers, work / "records.log") as service,
+                    records_service(
+                        url, broker.bootstrap_servers, work / "records.log", issuer
+                    ) as service,
                 ):
                     if way == "Kafka":
                         rate = kafka_rate(service, broker.bootstrap_servers, events)
                     else:
-                        rate = http_rate(service, events)
+                        rate = http_rate(service, events, issuer)
                 rates[way, db_name] = rate
                 print(f"  {way:<13} {db_name:<11} {rate:>9,.0f} accepted events/s")
     print(f"  raw broker consume (aiokafka getmany, same broker): {raw:,.0f} messages/s")
