@@ -479,9 +479,11 @@ OPEN = {
     "/openapi.json",
     "/index",
     "/dashboard",
+    "/lists/defaulters",
 }
-"""What answers without a token: health, readiness, the index, the API documents and the
-dashboard's page (which holds no data: it asks the API with the user's token)."""
+"""What answers without a token: health, readiness, the index, the API documents, the
+dashboard's page and the page that opens the printable defaulter list (which hold no data: they
+ask the API with the user's token)."""
 
 
 def _needs_token(dependant: Dependant) -> bool:
