@@ -8,15 +8,22 @@ import csv
 import datetime as dt
 import io
 import json
+import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+import httpx
 import jsonschema_rs
 import pytest
 from fastapi.testclient import TestClient
 
 from mch_events.broker import KafkaSettings
+from mch_events.contracts import growth as g
+from mch_events.contracts import records as r
+from mch_platform.embedded_broker import EmbeddedBroker
+from mch_platform.testing import running
 from mch_reporting.app import create_app
 from mch_reporting.domain import catalog
 from mch_reporting.domain.exports import (
@@ -34,6 +41,8 @@ from mch_reporting.domain.periods import parse_period
 from mch_reporting.settings import ReportingSettings
 
 T0 = dt.datetime(2026, 12, 1, 3, 0, tzinfo=dt.UTC)
+Produce = Callable[..., Awaitable[None]]
+WaitFor = Callable[..., Awaitable[None]]
 
 DATA_VALUE_SETS_SCHEMA: dict[str, Any] = {
     # DHIS2's data value set as its Web API takes it (POST /api/dataValueSets, JSON): optional
@@ -305,3 +314,196 @@ def test_the_service_reads_its_mapping_file(tmp_path: Path) -> None:
         assert TestClient(app).get("/v1/exports/csv?orgunit=38&period=2026").status_code == 401
     finally:
         app.state.ctx.engine.dispose()
+
+
+# -- the service: the exports carry exactly the API's rows ---------------------------------------
+
+REFORM = dt.date(2025, 7, 1)
+BORN = dt.date(2026, 1, 15)
+
+
+def place(
+    code: str, name: str, level: str, parent: str | None, frm: dt.date, to: dt.date | None = None
+) -> r.OrgUnit:
+    return r.OrgUnit(code=code, name=name, level=level, parent=parent, valid_from=frm, valid_to=to)
+
+
+OLD = dt.date(2020, 1, 1)
+PLACES = [
+    place("VN", "Việt Nam", "national", None, OLD),
+    place("38", "Thanh Hóa", "province", "VN", OLD),
+    place("404", "Huyện Nông Cống", "district", "38", OLD, REFORM),
+    place("40401", "Xã Tế Nông", "commune", "404", OLD, REFORM),
+    place("38004", "Xã Tế Nông", "commune", "38", REFORM),
+    place("38005", "Phường Đông Sơn", "commune", "38", REFORM),
+    place("TYT-38004", "Trạm Y tế xã Tế Nông", "facility", "38004", REFORM),
+]
+
+
+def child(person: uuid.UUID, sex: str, residence: str) -> r.PersonState:
+    return r.PersonState(
+        person_id=person,
+        role="child",
+        sex=sex,
+        birth_date=BORN,
+        registered_on=BORN,
+        residences=[r.ResidencePeriod(residence=residence)],
+    )
+
+
+def weighed(person: uuid.UUID, sex: str, residence: str, waz: float) -> g.GrowthAssessed:
+    day = dt.date(2026, 11, 12)
+    return g.GrowthAssessed(
+        visit_id=uuid.uuid4(),
+        child_id=person,
+        facility="TYT-38004",
+        residence=residence,
+        visit_date=day,
+        sex=sex,
+        birth_date=BORN,
+        age_days=(day - BORN).days,
+        waz=g.ZScore(value=waz),
+        lhaz=g.ZScore(value=-2.2),
+        whz=g.ZScore(value=0.1),
+        reference="WHO 2006",
+        engine_version="test",
+    )
+
+
+def csv_rows(response: httpx.Response) -> list[dict[str, str]]:
+    assert response.status_code == 200, response.text
+    assert response.content.startswith(b"\xef\xbb\xbf")
+    return list(csv.DictReader(io.StringIO(response.content.decode("utf-8-sig"))))
+
+
+def api_rows(answer: dict[str, Any], name: str) -> list[dict[str, str]]:
+    """An API answer as the CSV must carry it, cell by cell."""
+
+    def cell(value: object) -> str:
+        return "" if value is None else str(value)
+
+    return [
+        {
+            "orgunit": answer["orgunit"],
+            "orgunit_name": name,
+            "period": answer["period"],
+            "view": answer["view"],
+            "indicator": v["indicator"],
+            "sex": v.get("sex", ""),
+            "numerator": cell(v["numerator"]),
+            "denominator": cell(v["denominator"]),
+            "value": cell(v["value"]),
+            "as_of": ""
+            if v["as_of"] is None
+            else dt.datetime.fromisoformat(v["as_of"]).isoformat(),
+        }
+        for v in answer["values"]
+    ]
+
+
+@pytest.mark.integration
+async def test_the_exports_carry_the_rows_of_the_api(
+    kafka_broker: EmbeddedBroker, tmp_path: Path, produce: Produce, wait_for: WaitFor
+) -> None:
+    girl, boy, other = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    mapping = tmp_path / "dhis2.json"
+    mapping.write_text(json.dumps({"orgUnits": {"38": "OuThanhHoa1"}}), "utf-8")
+    async with running(
+        "reporting",
+        database_url=f"sqlite:///{tmp_path}/reporting.db",
+        bootstrap_servers=kafka_broker.bootstrap_servers,
+        dhis2_mapping=mapping,
+    ) as (_, client):
+        await produce(kafka_broker, *PLACES)
+        await produce(
+            kafka_broker,
+            child(girl, "F", "38004"),
+            child(boy, "M", "38005"),
+            child(other, "F", "38005"),
+            weighed(girl, "F", "38004", -2.5),
+            weighed(boy, "M", "38005", -1.0),
+        )
+
+        async def counted() -> bool:
+            answer = await client.get(
+                "/v1/indicators",
+                params={"orgunit": "38", "period": "2026-11", "indicator": "U5_MEASURED"},
+            )
+            return answer.status_code == 200 and answer.json()["values"][0]["numerator"] == 2
+
+        await wait_for(counted)
+
+        for view in ("residence", "facility"):
+            asked = {"orgunit": "38", "period": "2026-11", "view": view}
+            answer = (await client.get("/v1/indicators", params=asked)).json()
+            exported = await client.get("/v1/exports/csv", params=asked)
+            assert csv_rows(exported) == api_rows(answer, "Thanh Hóa"), view
+            assert exported.headers["content-disposition"] == (
+                f'attachment; filename="indicators_38_2026-11_{view}.csv"'
+            )
+            assert exported.headers["content-type"].startswith("text/csv")
+
+            below = (await client.get("/v1/indicators/children", params=asked)).json()
+            exported = await client.get("/v1/exports/csv", params=asked | {"children": "true"})
+            names = {p.code: p.name for p in PLACES}
+            assert csv_rows(exported) == [
+                row for c in below["children"] for row in api_rows(c, names[c["orgunit"]])
+            ], view
+            assert {row["orgunit"] for row in csv_rows(exported)} == {"38004", "38005"}
+
+        # DHIS2: the same numbers, the province by its identifier, its communes by code (the
+        # mapping names no commune, so they are left out and named).
+        question: dict[str, str | list[str]] = {
+            "orgunit": "38",
+            "period": "2026-11",
+            "indicator": ["UNDERWEIGHT", "ANC4"],
+        }
+        answer = (await client.get("/v1/indicators", params=question)).json()
+        exported = await client.get("/v1/exports/dhis2", params=question)
+        assert exported.status_code == 200, exported.text
+        document = exported.json()
+        assert_data_value_set(document)
+        assert exported.headers["content-disposition"] == (
+            'attachment; filename="indicators_38_2026-11_residence.json"'
+        )
+        totals = {v["indicator"]: v for v in answer["values"] if "sex" not in v}
+        assert document["dataValues"] == [
+            {
+                "dataElement": f"{code}{suffix}",
+                "period": "202611",
+                "orgUnit": "OuThanhHoa1",
+                "value": str(totals[code][part]),
+            }
+            for code in ("ANC4", "UNDERWEIGHT")
+            for suffix, part in (("_NUM", "numerator"), ("_DEN", "denominator"))
+        ]
+        assert totals["UNDERWEIGHT"]["numerator"] == 1
+        below = await client.get("/v1/exports/dhis2", params=question | {"children": "true"})
+        assert below.json() == {"dataValues": []}
+        assert below.headers["x-dhis2-unmapped"] == "orgUnit:38004 orgUnit:38005"
+
+        # The indicators API's reasons, and the period DHIS2 has no type for.
+        for path, params, status, reason in [
+            ("dhis2", {"orgunit": "38", "period": "2026-9M"}, 422, "no period type"),
+            ("csv", {"orgunit": "38", "period": "2026-13"}, 422, "YYYY-MM"),
+            ("dhis2", {"orgunit": "38", "period": "2026-13"}, 422, "YYYY-MM"),
+            ("csv", {"orgunit": "NOPE", "period": "2026"}, 404, "unknown org unit"),
+            ("dhis2", {"orgunit": "404", "period": "2026-11"}, 404, "not in force"),
+            ("csv", {"orgunit": "TYT-38004", "period": "2026"}, 404, "not a residence"),
+            ("csv", {"orgunit": "38", "period": "2026", "indicator": "NOPE"}, 404, "unknown"),
+            ("csv", {"orgunit": "38", "period": "2026", "children": "maybe"}, 422, "bool"),
+        ]:
+            response = await client.get(f"/v1/exports/{path}", params=params)
+            assert response.status_code == status, (path, params, response.text)
+            assert reason in str(response.json()["detail"]), (path, params, response.text)
+        nine = await client.get("/v1/exports/csv", params={"orgunit": "38", "period": "2026-9M"})
+        assert nine.status_code == 200
+        assert {row["period"] for row in csv_rows(nine)} == {"2026-9M"}
+        # A district abolished in 2025 exports the years it was in force.
+        old = await client.get("/v1/exports/csv", params={"orgunit": "404", "period": "2024"})
+        assert {(row["orgunit_name"], row["period"]) for row in csv_rows(old)} == {
+            ("Huyện Nông Cống", "2024")
+        }
+        old = await client.get("/v1/exports/dhis2", params={"orgunit": "404", "period": "2024"})
+        assert old.status_code == 200
+        assert old.headers["x-dhis2-unmapped"] == "orgUnit:404"
