@@ -267,12 +267,12 @@ def _successor_problems(
     found = index.get(unit.successor or "")
     if found is None:
         return [f"{_label(unit)}: successor {unit.successor} does not exist"]
-    if not any(_in_force(v, unit.valid_to) for v in found[1]):
+    successor = next((v for v in found[1] if _in_force(v, unit.valid_to)), None)
+    if successor is None:
         return [
             f"{_label(unit)}: successor {unit.successor} is not in force on "
             f"{unit.valid_to.isoformat()}, the day it takes over"
         ]
-    successor = next(v for v in found[1] if _in_force(v, unit.valid_to))
     if (successor.level == "facility") != (unit.level == "facility"):
         return [f"{_label(unit)}: successor {_label(successor)} is a {successor.level}"]
     return []
