@@ -10,6 +10,7 @@ from mch_events.contracts.records import OrgUnit
 from mch_events.orgtree import OrgTree
 from mch_records.domain import orgunits
 from mch_records.domain.orgunits import OrgUnitFormatError
+from mch_records.orgunits import in_dependency_order
 
 HEADER = "code,name,level,parent,valid_from,valid_to,kind,region,illustrative,successor"
 REFORM = dt.date(2025, 7, 1)
@@ -337,3 +338,15 @@ def test_thanh_hoa_roll_up_follows_the_date(thanh_hoa: OrgTree) -> None:
     assert (province.name, province.illustrative) == ("Thanh Hóa", False)
     hospitals = [u for u in thanh_hoa.children("38", AFTER) if u.kind == "provincial_hospital"]
     assert len(hospitals) == 1
+
+
+def test_a_successor_is_published_before_the_units_that_name_it() -> None:
+    """Readers build their tree from what they have received so far: a unit naming a successor
+    they have not received yet would make it invalid until the successor arrives."""
+    ordered = in_dependency_order(orgunits.from_json(shipped_text()))
+    first: dict[str, int] = {}
+    for position, unit in enumerate(ordered):
+        first.setdefault(unit.code, position)
+    named = [(u, first[u.successor]) for u in ordered if u.successor]
+    assert named
+    assert all(at < ordered.index(u) for u, at in named)
