@@ -272,6 +272,25 @@ ENDPOINTS: list[Endpoint] = [
         ),
         {"admin", "hw_in", "province", "data_in"},
     ),
+    # reporting's exports: the same rows, under the same rules
+    Endpoint(
+        "reporting",
+        "GET",
+        lambda w: "/v1/exports/csv?orgunit=404&period=2024&children=true",
+        {"admin", "province", "district", "data_in"},
+    ),
+    Endpoint(
+        "reporting",
+        "GET",
+        lambda w: "/v1/exports/dhis2?orgunit=404&period=2024&children=true",
+        {"admin", "province", "district", "data_in"},
+    ),
+    Endpoint(
+        "reporting",
+        "GET",
+        lambda w: f"/v1/exports/csv?orgunit={COMMUNE}&period={month(TODAY - dt.timedelta(days=1))}",
+        {"admin", "hw_in", "province", "data_in"},
+    ),
     # reporting's dashboard: org units are reference data; targets go with the numbers
     Endpoint(
         "reporting",

@@ -442,6 +442,24 @@ async def test_the_dashboard_shows_the_apis_numbers_live(
                 )
                 assert "period=2025Q1" in page.url
 
+                # The exports: fetched with the token, handed over as the file the API names.
+                async with httpx.AsyncClient(base_url=base, headers=auth) as client:
+                    for link, kind, name in [
+                        ("#csv-link", "csv", "indicators_40402_2025Q1_residence.csv"),
+                        ("#dhis2-link", "dhis2", "indicators_40402_2025Q1_residence.json"),
+                    ]:
+                        async with page.expect_download() as started:
+                            await page.click(link)
+                        download = await started.value
+                        assert download.suggested_filename == name
+                        saved = await download.path()
+                        direct = await client.get(
+                            f"/v1/exports/{kind}",
+                            params={"orgunit": "40402", "period": "2025Q1", "view": "residence"},
+                        )
+                        assert direct.status_code == 200, direct.text
+                        assert saved.read_bytes() == direct.content, kind
+
                 # A suppressed small cell comes without numbers: dashes, not a failure.
                 async def suppress(route: Any) -> None:
                     response = await route.fetch()

@@ -225,7 +225,19 @@ def _overdue_in_subtree(
         if not decision.allowed:
             return tree, unit, decision, []
         codes = [orgunit, *(u.code for u in tree.subtree(orgunit, day))]
-        return tree, unit, decision, _overdue_on(session, codes, day)
+        # People still recorded at a unit that has ended (a commune merged in 2025) live, from
+        # its end on, in the successor it names: they are listed there, under that unit.
+        here = set(codes)
+        stands_for = {
+            v.code: successor
+            for v in tree.versions()
+            if v.code not in here
+            and (successor := tree.in_force_for(v.code, day)) is not None
+            and successor in here
+        }
+        rows = _overdue_on(session, [*codes, *sorted(stands_for)], day)
+        moved = [r._replace(residence=stands_for.get(r.residence, r.residence)) for r in rows]
+        return tree, unit, decision, moved
 
 
 def _overdue_on(session: Session, codes: list[str], day: dt.date) -> list[OverdueRow]:

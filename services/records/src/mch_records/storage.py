@@ -182,6 +182,7 @@ class OrgUnitVersion(SQLModel, table=True):
     kind: str | None = Field(default=None, max_length=32)
     region: str | None = Field(default=None, max_length=32)
     illustrative: bool = False
+    successor: str | None = Field(default=None, max_length=32)
 
 
 MODELS: list[type[SQLModel]] = [

@@ -158,12 +158,7 @@ def get_indicators(
 ) -> IndicatorsResponse:
     """Indicator values for an org unit and period: numerators and denominators summed up the
     org-unit tree in force on each contact's date, the ratio computed last."""
-    p, wanted = _period(period), _indicators(indicator)
-    tree = _tree(facts)
-    _check(tree, orgunit, p, view)
-    _may_read(who, tree, orgunit, p)
-    values = facts.values([orgunit], p, view, wanted, tree)[orgunit]
-    return _answer(orgunit, p, view, values)
+    return unit_answer(facts, who, orgunit, _period(period), view, indicator)
 
 
 @router.get("/v1/indicators/children", response_model=ChildrenResponse, tags=["indicators"])
@@ -177,7 +172,27 @@ def get_children_indicators(
 ) -> ChildrenResponse:
     """The same answer for each org unit directly under ``orgunit`` during the period (for
     drill-down in one call); facilities are listed in the facility view only."""
-    p, wanted = _period(period), _indicators(indicator)
+    return children_answer(facts, who, orgunit, _period(period), view, indicator)
+
+
+def unit_answer(
+    facts: Facts, who: Principal, orgunit: str, p: Period, view: View, indicator: list[str]
+) -> IndicatorsResponse:
+    """The answer of ``/v1/indicators``, which the exports carry too: refusals, access and
+    the rows are decided here once."""
+    wanted = _indicators(indicator)
+    tree = _tree(facts)
+    _check(tree, orgunit, p, view)
+    _may_read(who, tree, orgunit, p)
+    values = facts.values([orgunit], p, view, wanted, tree)[orgunit]
+    return _answer(orgunit, p, view, values)
+
+
+def children_answer(
+    facts: Facts, who: Principal, orgunit: str, p: Period, view: View, indicator: list[str]
+) -> ChildrenResponse:
+    """The answer of ``/v1/indicators/children``, which the exports carry too."""
+    wanted = _indicators(indicator)
     tree = _tree(facts)
     _check(tree, orgunit, p, view)
     _may_read(who, tree, orgunit, p)

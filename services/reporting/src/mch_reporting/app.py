@@ -7,7 +7,7 @@ from fastapi import FastAPI
 from mch_events.broker import KafkaSettings
 from mch_servicekit.app import create_service
 
-from . import api, dashboard, handlers
+from . import api, dashboard, exports, handlers
 from .processing import Facts
 from .settings import ReportingSettings
 
@@ -21,11 +21,12 @@ def create_app(
         settings=settings,
         kafka=kafka,
         # The dashboard answers browsers at ``/``; the index of links moves to ``/index``.
-        routers=[dashboard.router, api.router],
+        routers=[dashboard.router, api.router, exports.router],
         title="mch-platform reporting",
         description="Indicators by org unit and period, rolled up the org-unit tree.",
     )
     dashboard.install(app, settings)
+    exports.install(app, settings)
     facts = Facts(app.state.ctx.engine)
     handlers.register(app.state.ctx, facts)
     app.state.facts = facts

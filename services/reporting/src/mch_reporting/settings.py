@@ -14,3 +14,6 @@ class ReportingSettings(ServiceSettings):
     immunization_url: str | None = None
     """The immunization service's base URL, for the dashboard's link to its defaulter list;
     unset: no link."""
+    dhis2_mapping: Path | None = None
+    """DHIS2 identifiers for the export's codes (JSON, see the README, "Exports"); unset: the
+    export sends codes, for an import with ``idScheme=CODE``."""

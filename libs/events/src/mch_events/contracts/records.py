@@ -149,3 +149,8 @@ class OrgUnit(InternalContract):
     """The regional health centre serving this commune (a grouping, not an admin level)."""
     illustrative: bool = False
     """True where the code was not confirmed against the national list."""
+    successor: OrgUnitCode | None = None
+    """For a version that ends (``valid_to``) with no version of the same code after it: the unit
+    that takes over its people and facilities from that day (the 2025 mergers gave each old
+    commune exactly one). What was counted at this code from then on counts there. Added
+    compatibly to v1: absent means none."""

@@ -63,8 +63,13 @@ class IndicatorValue:
         return self.numerator / self.denominator if self.denominator else None
 
 
-def rolls_into(tree: OrgTree, code: str, on: dt.date, orgunit: str) -> bool:
-    return tree.exists(code, on) and orgunit in tree.path(code, on)
+def path_on(tree: OrgTree, code: str, on: dt.date) -> tuple[str, ...]:
+    """What a count attributed to ``code`` on ``on`` rolls up into: through ``code`` while it is
+    in force; after it ended, through the successor it names (a residence or facility still
+    recorded with a merged commune's code counts for the commune it went into); nothing when no
+    unit stands for it."""
+    current = tree.in_force_for(code, on)
+    return () if current is None else tree.path(current, on)
 
 
 @dataclass
@@ -110,7 +115,7 @@ def aggregate(
     for (name, unit, on, sex), group in grouped.items():
         path = paths.get((unit, on))
         if path is None:
-            path = tree.path(unit, on) if tree.exists(unit, on) else ()
+            path = path_on(tree, unit, on)
             paths[(unit, on)] = path
         for code in wanted.intersection(path):
             sums.setdefault((code, name, None), _Sum()).merge(group)
