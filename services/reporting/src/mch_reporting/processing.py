@@ -22,6 +22,7 @@ from mch_events.contracts.common import Revisioned
 from mch_events.contracts.results import EventResult
 from mch_events.envelope import CloudEvent
 from mch_events.orgtree import OrgTree
+from mch_servicekit.db import reads_only
 
 from .domain.growth_indicators import GROWTH_INDICATORS, growth_counts
 from .domain.immunization_indicators import CODES as IMMUNIZATION_CODES
@@ -309,7 +310,7 @@ class Facts:
     def tree(self) -> OrgTree:
         with self._lock:
             if self._tree is None:
-                with Session(self._engine) as session:
+                with Session(reads_only(self._engine)) as session:
                     rows = session.exec(select(ReportingOrgUnit.version)).all()
                 self._tree = OrgTree(r.OrgUnit.model_validate_json(v) for v in rows)
             return self._tree

@@ -14,6 +14,7 @@ from sqlmodel.sql.expression import SelectOfScalar
 
 from mch_events.idempotency import processed_table
 from mch_events.outbox import outbox_table
+from mch_servicekit.db import reads_only
 
 from .domain.growth_indicators import Child, Measured
 from .domain.immunization_indicators import DOSES, ImmunizationFacts, StatusFact
@@ -240,7 +241,7 @@ class FactsReader:
     """Reads what the indicators of one period need, in a few queries per question."""
 
     def __init__(self, engine: Engine) -> None:
-        self._engine = engine
+        self._engine = reads_only(engine)
 
     # The two hot reads select columns, not ORM rows (building a row per child costs several times
     # the query). SQLModel's ``select`` is typed for four columns at most, so these take
