@@ -26,7 +26,7 @@ def create_app(
         description="Indicators by org unit and period, rolled up the org-unit tree.",
     )
     dashboard.install(app, settings)
-    facts = Facts(app.state.ctx.engine)
+    facts = Facts(app.state.ctx.engine, small_cell_minimum=settings.small_cell_minimum)
     handlers.register(app.state.ctx, facts)
     app.state.facts = facts
     return app

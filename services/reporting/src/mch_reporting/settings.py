@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pydantic import Field
+
+from mch_servicekit.access import DEFAULT_MINIMUM
 from mch_servicekit.settings import ServiceSettings
 
 
@@ -14,3 +17,6 @@ class ReportingSettings(ServiceSettings):
     immunization_url: str | None = None
     """The immunization service's base URL, for the dashboard's link to its defaulter list;
     unset: no link."""
+    small_cell_minimum: int = Field(default=DEFAULT_MINIMUM, ge=1)
+    """Indicator cells counting more than none but fewer than this many people (numerator or
+    denominator) are suppressed for readers without named access to the org unit; 1 shows all."""
