@@ -43,7 +43,8 @@ CHILD_NAME = "Lê Văn Walkthrough"
 TODAY = dt.date.today()
 BORN = TODAY - dt.timedelta(days=300)
 MOTHER_BORN = dt.date(1995, 3, 2)
-SECRETS = (NAME, CHILD_NAME, BORN.isoformat(), MOTHER_BORN.isoformat())
+ERASED_NAME = "Lê Thị Erasure"
+SECRETS = (NAME, CHILD_NAME, ERASED_NAME, BORN.isoformat(), MOTHER_BORN.isoformat())
 """What a refused answer must never contain."""
 
 TOKENS: dict[str, dict[str, Any]] = {
@@ -100,6 +101,8 @@ class World:
     child: uuid.UUID = field(default_factory=uuid.uuid4)
     twin: uuid.UUID = field(default_factory=uuid.uuid4)
     """Registered twice by mistake: the same name, birth date and mother as ``child``."""
+    erased: uuid.UUID = field(default_factory=uuid.uuid4)
+    """A mother who asks to be erased."""
     rejection: int = 0
     schedule: dict[str, Any] = field(default_factory=dict)
 
@@ -118,6 +121,13 @@ class World:
             )
             for c in (self.child, self.twin)
         ]
+        leaving = f.MotherRegistered(
+            mother_id=self.erased,
+            full_name=ERASED_NAME,
+            birth_date=MOTHER_BORN,
+            residence=COMMUNE,
+            phone="0912345678",
+        )
         visit = f.ChildVisit(
             visit_id=uuid.uuid5(self.child, "visit"),
             child_id=self.child,
@@ -130,7 +140,7 @@ class World:
         return [
             new_event(m, source=source).model_dump(mode="json", exclude_none=True)
             | {"id": f"walk-{i}-{self.child}"}
-            for i, m in enumerate([mother, *children, visit])
+            for i, m in enumerate([mother, *children, visit, leaving])
         ]
 
     def correction(self) -> dict[str, Any]:
@@ -198,6 +208,15 @@ ENDPOINTS: list[Endpoint] = [
         {"admin", "data_in"},
     ),
     Endpoint("records", "GET", lambda w: "/v1/access-log", {"admin", "operator"}),
+    # a person's rights: a copy of everything (data managers), erasure (and operators)
+    Endpoint("records", "GET", lambda w: f"/v1/people/{w.mother}/export", {"admin", "data_in"}),
+    Endpoint(
+        "records",
+        "POST",
+        lambda w: f"/v1/people/{w.erased}/erase",
+        {"admin", "data_in", "operator"},
+        lambda w: {"reason": "request of the data subject"},
+    ),
     # immunization
     Endpoint("immunization", "GET", lambda w: "/v1/schedules", EVERYONE),
     Endpoint("immunization", "GET", lambda w: "/v1/schedules/vn-epi-child-2024", EVERYONE),

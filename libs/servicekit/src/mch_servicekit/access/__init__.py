@@ -3,6 +3,8 @@
 
 from .deps import (
     ChangesNamed,
+    ErasesNamed,
+    ExportsNamed,
     ManagesReference,
     Operates,
     ReadsAggregates,
@@ -27,6 +29,8 @@ __all__ = [
     "AuthSettings",
     "ChangesNamed",
     "Decision",
+    "ErasesNamed",
+    "ExportsNamed",
     "ManagesReference",
     "Operates",
     "Principal",
