@@ -15,7 +15,8 @@ from fastapi.testclient import TestClient
 from sqlmodel import Session
 
 from mch_events.broker import KafkaSettings
-from mch_events.contracts.records import OrgUnit
+from mch_events.contracts.records import OrgUnit, PersonErased
+from mch_events.envelope import new_event
 from mch_events.orgtree import OrgTree
 from mch_platform.testing import bearer
 from mch_reporting.app import create_app
@@ -215,3 +216,16 @@ def test_the_minimum_is_configurable(tmp_path: Path) -> None:
     app = create_app(settings, KafkaSettings(bootstrap_servers="127.0.0.1:9"))
     assert app.state.facts.small_cell_minimum == 2
     app.state.ctx.engine.dispose()
+
+
+def test_an_erasure_changes_no_number(client: TestClient) -> None:
+    """Reporting holds no identifiers, only pseudonymous facts that aggregates count: it
+    acknowledges ``PersonErased`` and counts the person as before."""
+    app = client.app
+    facts = app.state.facts  # type: ignore[attr-defined]
+    erased = PersonErased(person_id=uuid.uuid4(), erased_on=DAY)
+    with Session(app.state.ctx.engine) as session:  # type: ignore[attr-defined]
+        result = facts.apply(session, new_event(erased, source="mch-records"), erased)
+    assert result.status == "accepted"
+    province = client.get("/v1/indicators", params={"orgunit": "38", **QUERY}, headers=MANAGER)
+    assert measured(province.json())["numerator"] == 6
