@@ -144,7 +144,13 @@ async def served(database_url: str, bootstrap_servers: str) -> AsyncIterator[str
     """The reporting service on a real port (a browser needs one), stopped on exit."""
     upgrade("mch_reporting", database_url)
     app = create_app(
-        ReportingSettings(database_url=database_url, immunization_url="http://127.0.0.1:9"),
+        ReportingSettings(
+            database_url=database_url,
+            immunization_url="http://127.0.0.1:9",
+            # The scenario's few children would all be small cells for the province's manager:
+            # this test is about showing the numbers (suppressed cells are shown below).
+            small_cell_minimum=1,
+        ),
         KafkaSettings(bootstrap_servers=bootstrap_servers),
     )
     server = uvicorn.Server(
