@@ -7,15 +7,13 @@ records a named endpoint serves arrive the way they do in production."""
 
 from __future__ import annotations
 
-import asyncio
 import base64
-import contextlib
 import datetime as dt
 import importlib
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Callable
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,13 +29,14 @@ from mch_events.envelope import new_event
 from mch_platform.embedded_broker import EmbeddedBroker
 from mch_platform.local import demo_orgunits_json
 from mch_platform.services import SERVICES
-from mch_platform.testing import bearer, running, test_issuer
+from mch_platform.testing import bearer, running_platform, test_issuer, until
 from mch_servicekit.access import Role, principal_of
 from mch_servicekit.access.devissuer import DevIssuer
 
 pytestmark = pytest.mark.integration
 
 STATION, COMMUNE = "TYT-38004", "38004"
+WALKED = ("records", "immunization", "growth", "reporting")
 NAME = "Lê Thị Walkthrough"
 CHILD_NAME = "Lê Văn Walkthrough"
 TODAY = dt.date.today()
@@ -326,37 +325,6 @@ ENDPOINTS: list[Endpoint] = [
 ]
 
 
-@contextlib.asynccontextmanager
-async def platform(
-    broker: EmbeddedBroker, tmp_path: Path
-) -> AsyncIterator[dict[str, httpx.AsyncClient]]:
-    clients: dict[str, httpx.AsyncClient] = {}
-    async with contextlib.AsyncExitStack() as stack:
-        for name in ("records", "immunization", "growth", "reporting"):
-            extra: dict[str, Any] = (
-                {"reforecast_interval_seconds": 0.5} if name == "immunization" else {}
-            )
-            _, client = await stack.enter_async_context(
-                running(
-                    name,
-                    database_url=f"sqlite:///{tmp_path}/{name}.db",
-                    bootstrap_servers=broker.bootstrap_servers,
-                    **extra,
-                )
-            )
-            client.headers.clear()  # every request below names its own token
-            clients[name] = client
-        yield clients
-
-
-async def until(check: Callable[[], Awaitable[bool]], seconds: float = 90.0) -> None:
-    deadline = time.monotonic() + seconds
-    while not await check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {seconds} s")
-        await asyncio.sleep(0.2)
-
-
 async def call(
     clients: dict[str, httpx.AsyncClient], endpoint: Endpoint, world: World, auth: dict[str, str]
 ) -> httpx.Response:
@@ -420,7 +388,12 @@ def every_event_refused(answer: httpx.Response) -> bool:
 
 async def test_every_endpoint_with_every_role(kafka_broker: EmbeddedBroker, tmp_path: Path) -> None:
     world = World()
-    async with platform(kafka_broker, tmp_path) as clients:
+    async with running_platform(
+        WALKED,
+        data_dir=tmp_path,
+        bootstrap_servers=kafka_broker.bootstrap_servers,
+        tokenless=True,  # every request below names its own token
+    ) as clients:
         await prepare(clients, world)
         refused_tokens = bad_tokens(tmp_path)
         problems: list[str] = []

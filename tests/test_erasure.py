@@ -5,23 +5,18 @@ hold no names, still count them."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import datetime as dt
-import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from mch_events.contracts import facility as f
 from mch_events.envelope import new_event
 from mch_platform.embedded_broker import EmbeddedBroker
 from mch_platform.local import demo_orgunits_json
-from mch_platform.testing import bearer, running
+from mch_platform.testing import bearer, running_platform, until
 from mch_servicekit.access import Role
 
 pytestmark = pytest.mark.integration
@@ -30,6 +25,7 @@ STATION, COMMUNE = "TYT-38004", "38004"
 NAME = "Trần Thị Quên"
 TODAY = dt.date.today()
 BORN = TODAY - dt.timedelta(days=300)
+SERVICES = ("records", "immunization", "growth")
 WORKER = bearer([Role.HEALTH_WORKER], [COMMUNE], subject="nurse")
 DATA_MANAGER = bearer([Role.DATA_MANAGER], ["38"], subject="dm")
 
@@ -53,41 +49,13 @@ def events(child: uuid.UUID) -> list[dict[str, Any]]:
     ]
 
 
-@contextlib.asynccontextmanager
-async def platform(
-    broker: EmbeddedBroker, tmp_path: Path
-) -> AsyncIterator[dict[str, httpx.AsyncClient]]:
-    clients: dict[str, httpx.AsyncClient] = {}
-    async with contextlib.AsyncExitStack() as stack:
-        for name in ("records", "immunization", "growth"):
-            extra: dict[str, Any] = (
-                {"reforecast_interval_seconds": 0.5} if name == "immunization" else {}
-            )
-            _, client = await stack.enter_async_context(
-                running(
-                    name,
-                    database_url=f"sqlite:///{tmp_path}/{name}.db",
-                    bootstrap_servers=broker.bootstrap_servers,
-                    **extra,
-                )
-            )
-            clients[name] = client
-        yield clients
-
-
-async def until(check: Callable[[], Awaitable[bool]], seconds: float = 90.0) -> None:
-    deadline = time.monotonic() + seconds
-    while not await check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {seconds} s")
-        await asyncio.sleep(0.2)
-
-
 async def test_an_erasure_reaches_growth_and_immunization(
     kafka_broker: EmbeddedBroker, tmp_path: Path
 ) -> None:
     child = uuid.uuid4()
-    async with platform(kafka_broker, tmp_path) as clients:
+    async with running_platform(
+        SERVICES, data_dir=tmp_path, bootstrap_servers=kafka_broker.bootstrap_servers
+    ) as clients:
         records, growth, immunization = (
             clients["records"],
             clients["growth"],
