@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from mch_events.orgtree import OrgTree
-from mch_servicekit.access import DEFAULT_MINIMUM, Principal, sees_small_counts, suppresses
+from mch_servicekit.access import Principal, sees_small_counts, suppresses
 
 from .indicators import IndicatorValue
 from .periods import Period
@@ -33,11 +33,6 @@ class Disclosure:
     """Cells with fewer people than this (but some) are suppressed."""
     sees_small_counts: Callable[[str], bool]
     """Whether the reader sees small cells of an org unit (named access to it)."""
-
-    @classmethod
-    def unrestricted(cls) -> Disclosure:
-        """Every number shown: for benchmarks and tests of the sums, never for a request."""
-        return cls(DEFAULT_MINIMUM, lambda _orgunit: True)
 
 
 def hidden(value: IndicatorValue) -> IndicatorValue:
