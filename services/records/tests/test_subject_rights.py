@@ -122,6 +122,8 @@ def test_erasure_clears_identifiers_keeps_care_and_publishes_person_erased(
         (e["user"], e["action"], e["detail"]) for e in log
     }
 
+    # Her handbook is served to no one any more; the export (subject access) still is.
+    assert api.get(f"/v1/mothers/{mother_id}").status_code == 410
     # The facility sends her registration again: no identifier comes back.
     again = amended(mother, 3)
     assert post(api, again) == ["accepted"]

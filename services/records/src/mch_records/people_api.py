@@ -30,6 +30,7 @@ from mch_servicekit.access import (
 )
 from mch_servicekit.access.audit import purpose_of
 from mch_servicekit.app import ServiceContext, context_of
+from mch_servicekit.erasure import GONE
 from mch_servicekit.guards import SafeJSONRoute
 
 from .api import GateDep
@@ -92,6 +93,10 @@ def _read_handbook(
         _check_access(
             session, gate, who, Action.READ_NAMED, [str(person_id)], "read_handbook", purpose
         )
+        person = session.get(Person, str(person_id))
+        if person is not None and person.erased_on is not None:
+            # Like every service's named views: an erased person is served to no one by id.
+            raise HTTPException(410, f"{GONE} (person {person_id})")
         try:
             view = handbook_of(session, str(person_id), role, gate.today())
         except NotFound as exc:

@@ -14,7 +14,6 @@ what the dashboard and exports show.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -37,7 +36,15 @@ class Disclosure:
 
 def hidden(value: IndicatorValue) -> IndicatorValue:
     """The row without its numbers."""
-    return dataclasses.replace(value, numerator=None, denominator=None, suppressed=True)
+    return IndicatorValue(
+        indicator=value.indicator,
+        numerator=None,
+        denominator=None,
+        sex=value.sex,
+        as_of=value.as_of,
+        rules=value.rules,
+        suppressed=True,
+    )
 
 
 def suppress(rows: Sequence[IndicatorValue], minimum: int) -> list[IndicatorValue]:
