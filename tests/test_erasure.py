@@ -1,7 +1,7 @@
 """Erasure on a lawful request reaches every service over the real broker: records clears the
-person's identifiers and publishes ``PersonErased``; growth and immunization stop serving the
-person by name (410, and defaulter lists leave them out) while the province's numbers, which
-hold no names, still count them."""
+person's identifiers, keeps their care and publishes ``PersonErased``; records, growth and
+immunization stop serving the person by id (410, and defaulter lists leave them out). (Reporting,
+which holds no names, counts them as before: services/reporting/tests/test_disclosure.py.)"""
 
 from __future__ import annotations
 
