@@ -172,7 +172,14 @@ async def served(folder: Path, bootstrap_servers: str) -> AsyncIterator[tuple[st
         reporting_db = f"sqlite:///{folder}/reporting.db"
         upgrade("mch_reporting", reporting_db)
         app = create_app(
-            ReportingSettings(database_url=reporting_db, immunization_url=listed), kafka
+            ReportingSettings(
+                database_url=reporting_db,
+                immunization_url=listed,
+                # The scenario's few children would all be small cells for the province's
+                # manager: this test is about showing the numbers (suppressed cells below).
+                small_cell_minimum=1,
+            ),
+            kafka,
         )
         async with serving(app, "reporting") as base:
             yield base, listed

@@ -25,6 +25,7 @@ from mch_servicekit.access import (
     refuse,
 )
 from mch_servicekit.access.audit import log_access
+from mch_servicekit.erasure import not_erased, refuse_erased
 from mch_servicekit.guards import SafeJSONRoute
 
 from . import defaulters_page
@@ -102,6 +103,8 @@ def create_service_router(
         log_access(engine, SERVICE, who, "read_immunizations", [person_id], outcome=outcome)
         if not decision.allowed:
             raise refuse(decision)
+        with Session(engine) as session:
+            refuse_erased(session, SERVICE, person_id)
         return found
 
     @router.get(
@@ -252,6 +255,8 @@ def _overdue_on(session: Session, codes: list[str], day: dt.date) -> list[Overdu
                 col(overdue.residence).in_(codes[start : start + _IN_CHUNK]),
                 col(overdue.since) <= day,
                 or_(col(overdue.until).is_(None), col(overdue.until) > day),
+                # Nobody can reach an erased person: a list names no one it cannot serve.
+                not_erased(SERVICE, col(overdue.person_id)),
             )
         )
         for dose, role, birth_date in session.exec(query).all():

@@ -34,11 +34,18 @@ class IndicatorView(BaseModel):
     sex: Literal["M", "F"] | None = Field(
         default=None, description="absent on the total row; M or F on the rows by sex"
     )
-    numerator: int
+    numerator: int | None = Field(description="null only on a suppressed cell")
     denominator: int | None = Field(
-        description="null for a count, and for population denominators in the facility view"
+        description="null for a count, for population denominators in the facility view, and on "
+        "a suppressed cell"
     )
     value: float | None
+    suppressed: bool = Field(
+        default=False,
+        description="too few people (more than none, fewer than the configured minimum, in the "
+        "numerator or denominator) to show a reader without named access to the org unit: "
+        "numerator, denominator and value are null",
+    )
     as_of: dt.datetime | None = Field(
         description="when the newest event counted in this value was applied (null: none)"
     )
@@ -63,6 +70,7 @@ class IndicatorView(BaseModel):
             value=v.value,
             as_of=v.as_of,
             rules=v.rules,
+            suppressed=v.suppressed,
         )
 
 
@@ -184,7 +192,8 @@ def unit_answer(
     tree = _tree(facts)
     _check(tree, orgunit, p, view)
     _may_read(who, tree, orgunit, p)
-    values = facts.values([orgunit], p, view, wanted, tree)[orgunit]
+    shown = facts.disclosure(who, tree, p)
+    values = facts.values([orgunit], p, view, wanted, tree, disclosure=shown)[orgunit]
     return _answer(orgunit, p, view, values)
 
 
@@ -197,7 +206,7 @@ def children_answer(
     _check(tree, orgunit, p, view)
     _may_read(who, tree, orgunit, p)
     below = units_below(tree, orgunit, p, view)
-    values = facts.values(below, p, view, wanted, tree)
+    values = facts.values(below, p, view, wanted, tree, disclosure=facts.disclosure(who, tree, p))
     return ChildrenResponse(
         orgunit=orgunit,
         period=p.code,
@@ -235,7 +244,8 @@ def get_series(
     _check(tree, orgunit, span, view)
     _may_read(who, tree, orgunit, span)
     in_force = [m for m in months if refusal(tree, orgunit, m, view) is None]
-    answers = facts.values_over([orgunit], in_force, view, wanted, tree)
+    shown = facts.disclosure(who, tree, span)
+    answers = facts.values_over([orgunit], in_force, view, wanted, tree, disclosure=shown)
     points = [
         SeriesPoint(period=month.code, **IndicatorView.of(v).model_dump())
         for month in in_force

@@ -27,7 +27,7 @@ def create_app(
     )
     dashboard.install(app, settings)
     exports.install(app, settings)
-    facts = Facts(app.state.ctx.engine)
+    facts = Facts(app.state.ctx.engine, small_cell_minimum=settings.small_cell_minimum)
     handlers.register(app.state.ctx, facts)
     app.state.facts = facts
     return app

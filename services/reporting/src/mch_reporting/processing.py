@@ -22,8 +22,10 @@ from mch_events.contracts.common import Revisioned
 from mch_events.contracts.results import EventResult
 from mch_events.envelope import CloudEvent
 from mch_events.orgtree import OrgTree
+from mch_servicekit.access import DEFAULT_MINIMUM, Principal
 from mch_servicekit.db import reads_only
 
+from .domain.disclosure import Disclosure, disclose, for_reader
 from .domain.growth_indicators import GROWTH_INDICATORS, growth_counts
 from .domain.immunization_indicators import CODES as IMMUNIZATION_CODES
 from .domain.immunization_indicators import immunization_counts
@@ -50,8 +52,9 @@ from .storage import (
 class Facts:
     """Applies events to the reporting tables and answers the questions indicators ask."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, *, small_cell_minimum: int = DEFAULT_MINIMUM) -> None:
         self._engine = engine
+        self.small_cell_minimum = small_cell_minimum
         self.read = FactsReader(engine)
         self._tree: OrgTree | None = None
         self._tree_changed = False
@@ -315,6 +318,10 @@ class Facts:
                 self._tree = OrgTree(r.OrgUnit.model_validate_json(v) for v in rows)
             return self._tree
 
+    def disclosure(self, reader: Principal, tree: OrgTree, period: Period) -> Disclosure:
+        """What ``reader`` may see of answers about ``period`` (pass it to ``values``)."""
+        return for_reader(reader, tree, period, minimum=self.small_cell_minimum)
+
     def values(
         self,
         orgunits: Sequence[str],
@@ -322,9 +329,14 @@ class Facts:
         view: View,
         indicators: Sequence[Indicator],
         tree: OrgTree,
+        *,
+        disclosure: Disclosure,
     ) -> dict[str, list[IndicatorValue]]:
-        """The values of ``indicators`` for each of ``orgunits``, from one read of the facts."""
-        return self.values_over(orgunits, [period], view, indicators, tree)[period.code]
+        """The values of ``indicators`` for each of ``orgunits``, from one read of the facts, as
+        the reader may see them."""
+        return self.values_over(orgunits, [period], view, indicators, tree, disclosure=disclosure)[
+            period.code
+        ]
 
     def values_over(
         self,
@@ -333,9 +345,14 @@ class Facts:
         view: View,
         indicators: Sequence[Indicator],
         tree: OrgTree,
+        *,
+        disclosure: Disclosure,
     ) -> dict[str, dict[str, list[IndicatorValue]]]:
         """The values of each period (by code), from one read of the facts of all of them: every
-        rule keeps to the period it is given, so facts of a wider span change nothing."""
+        rule keeps to the period it is given, so facts of a wider span change nothing.
+
+        Every answer to a request is made here, so small cells are suppressed here (after the
+        sums, see ``domain.disclosure``), whichever route or export asks."""
         if not periods:
             return {}
         span = Period("span", "month", min(p.start for p in periods), max(p.end for p in periods))
@@ -367,8 +384,9 @@ class Facts:
                 counts += immunization_counts(
                     period=period, facts=immunization, view=view, wanted=codes
                 )
-            answers[period.code] = aggregate(
-                counts, orgunits=orgunits, tree=tree, catalog=indicators, view=view
+            answers[period.code] = disclose(
+                aggregate(counts, orgunits=orgunits, tree=tree, catalog=indicators, view=view),
+                disclosure,
             )
         return answers
 

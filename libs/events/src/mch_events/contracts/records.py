@@ -132,6 +132,15 @@ class PersonsMerged(InternalContract):
     merged_on: dt.date
 
 
+class PersonErased(InternalContract):
+    """The person was anonymised on a lawful request: drop or anonymise what is held about them
+    (identifiers, and anything that serves finding or contacting them). Pseudonymous facts that
+    aggregates count may stay."""
+
+    person_id: UUID
+    erased_on: dt.date
+
+
 class OrgUnit(InternalContract):
     """One version of an org unit: the tree changes over time (the 2025 reform removed districts)."""
 

@@ -49,18 +49,23 @@ class Count:
 @dataclass(frozen=True)
 class IndicatorValue:
     indicator: str
-    numerator: int
+    numerator: int | None
+    """None only on a suppressed cell (``disclosure``)."""
     denominator: int | None
     """None where the view has no denominator (a facility serves no registered population) or the
-    indicator is a count."""
+    indicator is a count, and on a suppressed cell."""
     sex: Sex | None = None
     """None for the total; a row per sex beside it for child indicators."""
     as_of: dt.datetime | None = None
     rules: dict[str, list[str]] = field(default_factory=dict)
+    suppressed: bool = False
+    """Too few people to show this reader (``disclosure``): no numbers at all."""
 
     @property
     def value(self) -> float | None:
-        return self.numerator / self.denominator if self.denominator else None
+        if self.numerator is None or not self.denominator:
+            return None
+        return self.numerator / self.denominator
 
 
 def path_on(tree: OrgTree, code: str, on: dt.date) -> tuple[str, ...]:
