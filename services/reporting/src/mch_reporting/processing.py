@@ -237,6 +237,11 @@ class Facts:
             with self._lock:
                 self._tree = None
 
+    def forget_tree(self) -> None:
+        """The tables were replaced (a rebuild): read the tree again."""
+        with self._lock:
+            self._tree = None
+
     def _child(self, session: Session, data: r.PersonState) -> None:
         row = session.get(ReportingChild, str(data.person_id))
         if row is not None and data.revision < row.revision:

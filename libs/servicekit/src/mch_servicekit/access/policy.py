@@ -55,6 +55,8 @@ class Action(StrEnum):
     """Who read or changed which person's record."""
     OPERATE = "operate"
     """Running a service: republishing its state after the broker lost its log."""
+    REBUILD = "rebuild"
+    """Rebuilding reporting's tables from the log (the answers stay the same; nothing is shown)."""
 
 
 PERMISSIONS: Mapping[Role, frozenset[Action]] = {
@@ -70,13 +72,20 @@ PERMISSIONS: Mapping[Role, frozenset[Action]] = {
             Action.CHANGE_NAMED,
             Action.SUBMIT_EVENTS,
             Action.READ_REJECTIONS,
+            Action.REBUILD,
         }
     ),
     Role.FACILITY_SYSTEM: frozenset(
         {Action.READ_REFERENCE, Action.SUBMIT_EVENTS, Action.READ_REJECTIONS}
     ),
     Role.OPERATOR: frozenset(
-        {Action.READ_REFERENCE, Action.MANAGE_REFERENCE, Action.READ_AUDIT, Action.OPERATE}
+        {
+            Action.READ_REFERENCE,
+            Action.MANAGE_REFERENCE,
+            Action.READ_AUDIT,
+            Action.OPERATE,
+            Action.REBUILD,
+        }
     ),
 }
 
