@@ -63,8 +63,9 @@ log = logging.getLogger(__name__)
 SHADOW = "reporting_rebuild"
 """The PostgreSQL schema (or, on SQLite, the name the database file is attached under) of the
 tables being rebuilt."""
-STALL_SECONDS = 120.0
-"""A rebuild that reads nothing this long while the log holds more fails (a broker gone)."""
+QUIET_SECONDS = 10.0
+"""A partition that gives nothing more this long, short of where it was read to before (by the
+live consumer), ends there: the log began again since."""
 SWAP_ATTEMPTS = 20
 
 Position = tuple[str, int]
@@ -237,7 +238,7 @@ class Rebuild:
         begins = await consumer.beginning_offsets(partitions)
         ends = await consumer.end_offsets(partitions)
         live = await asyncio.to_thread(self._live_positions)
-        _whole_log(begins, ends, live)
+        _whole_log(begins, live)
         consumer.assign(partitions)
         for tp in partitions:
             consumer.seek(tp, 0)
@@ -249,6 +250,7 @@ class Rebuild:
             await self.before_swap()
         for _attempt in range(SWAP_ATTEMPTS):
             live = await asyncio.to_thread(self._live_positions)
+            _whole_log(begins, live)
             behind = {
                 tp: live[(tp.topic, tp.partition)]
                 for tp in partitions
@@ -292,9 +294,9 @@ class Rebuild:
                 ) from exc
             records = [r for batch in fetched.values() for r in batch]
             if not records:
-                if time.monotonic() - quiet_since > STALL_SECONDS:
-                    ends = await consumer.end_offsets(pending)
-                    raise RebuildRefused(_stalled(pending, target, ends))
+                if time.monotonic() - quiet_since > QUIET_SECONDS:
+                    at = {tp: await consumer.position(tp) for tp in pending}
+                    raise RebuildRefused(_short(pending, at, target))
                 continue
             quiet_since = time.monotonic()
             summary = await consume_batch(
@@ -448,23 +450,23 @@ def _ahead(live: Mapping[Position, int], mine: Mapping[Position, int]) -> bool:
 
 def _whole_log(
     begins: Mapping[TopicPartition, int],
-    ends: Mapping[TopicPartition, int],
     live: Mapping[Position, int],
 ) -> None:
-    """Refuse a log that no longer holds what the live tables were built from."""
+    """Refuse a log that no longer holds what the live tables were built from, as far as can be
+    told before reading it (a partition that ends too early shows while it is read: the end
+    offsets some brokers report lag behind their logs)."""
     for tp, begin in sorted(begins.items()):
         if begin > 0:
             raise RebuildRefused(
                 f"the log no longer holds the whole history: {tp.topic} partition {tp.partition} "
                 f"begins at offset {begin} (its first records were deleted, by retention)"
             )
-    log_ends = {(tp.topic, tp.partition): end for tp, end in ends.items()}
+    in_log = {(tp.topic, tp.partition) for tp in begins}
     for (topic, partition), applied in sorted(live.items()):
-        end = log_ends.get((topic, partition), 0)
-        if applied > end:
+        if applied > 0 and (topic, partition) not in in_log:
             raise RebuildRefused(
-                f"the log no longer holds the whole history: {topic} partition {partition} "
-                f"ends at offset {end}, but the live tables hold records up to offset {applied} "
+                f"the log no longer holds the whole history: it has no {topic} partition "
+                f"{partition}, but the live tables hold records of it up to offset {applied} "
                 "(the broker lost its log and began again)"
             )
 
@@ -479,17 +481,14 @@ async def _still_whole(consumer: AIOKafkaConsumer, partitions: Sequence[TopicPar
             )
 
 
-def _stalled(
+def _short(
     pending: Sequence[TopicPartition],
+    at: Mapping[TopicPartition, int],
     target: Mapping[TopicPartition, int],
-    ends: Mapping[TopicPartition, int],
 ) -> str:
-    short = [tp for tp in pending if ends.get(tp, 0) < target[tp]]
-    if short:
-        tp = short[0]
-        return (
-            f"the log no longer holds the whole history: {tp.topic} partition {tp.partition} "
-            f"ends at offset {ends.get(tp, 0)}, before offset {target[tp]} it held (the broker "
-            "lost its log and began again)"
-        )
-    return f"nothing could be read for {STALL_SECONDS:.0f} s while the log holds more"
+    tp = pending[0]
+    return (
+        f"the log no longer holds the whole history: {tp.topic} partition {tp.partition} ends "
+        f"at offset {at[tp]}, but the live tables hold records up to offset {target[tp]} (the "
+        "broker lost its log and began again)"
+    )
