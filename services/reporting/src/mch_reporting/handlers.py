@@ -13,5 +13,5 @@ TOPICS = (topics.RECORDS, topics.GROWTH, topics.IMMUNIZATION)
 
 
 def register(ctx: ServiceContext, facts: Facts) -> None:
-    ctx.subscribe(*TOPICS, apply=facts.apply, positions=advance_positions)
+    ctx.subscribe(*TOPICS, apply=facts, positions=advance_positions)
     ctx.on_batch.append(facts.after_batch)

@@ -37,6 +37,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import OffsetOutOfRangeError
 from pydantic import BaseModel, Field
 from sqlalchemy import Connection, Engine, Table, make_url, text
+from sqlalchemy.exc import OperationalError
 from sqlmodel import Session
 
 from mch_events.broker import client_options
@@ -263,11 +264,19 @@ class Rebuild:
             self.status.step = "swapping"
             mine = {(tp.topic, tp.partition): await consumer.position(tp) for tp in partitions}
             await _still_whole(consumer, partitions)
-            if await asyncio.to_thread(self._swap, shadow, mine):
+            try:
+                swapped = await asyncio.to_thread(self._swap, shadow, mine)
+            except OperationalError as exc:
+                # Readers held the tables too long (see _swap_postgres): try again.
+                log.warning("rebuild %s: the swap was interrupted: %s", self.status.id, exc)
+                await asyncio.sleep(1.0)
+                continue
+            if swapped:
                 self._facts.forget_tree()
                 return
         raise RebuildRefused(
-            f"the live consumer kept ahead of the rebuild through {SWAP_ATTEMPTS} attempts to swap"
+            f"no swap in {SWAP_ATTEMPTS} attempts: the live consumer kept ahead of the rebuild, "
+            "or readers kept the tables"
         )
 
     async def _read_to(
@@ -304,7 +313,7 @@ class Rebuild:
                 engine=shadow.engine,
                 consumer=f"mch-{SERVICE}",
                 service=SERVICE,
-                apply=shadow.facts.apply,
+                apply=shadow.facts,
                 dead_letters=dead_letters,
                 positions=advance_positions,
             )
@@ -393,6 +402,9 @@ class Rebuild:
             if _ahead(_positions(conn, positions), mine):
                 return False  # the transaction ends without a change
             names = ", ".join(t.name for t in tables)
+            # Give up before the deadlock detector (1 s by default) would pick a victim among
+            # readers that hold one table and wait for another: the swap is tried again.
+            conn.execute(text("SET LOCAL lock_timeout = '900ms'"))
             conn.execute(text(f"LOCK TABLE {names} IN ACCESS EXCLUSIVE MODE"))
             schema = conn.execute(text("SELECT current_schema()")).scalar_one()
             for table in tables:
