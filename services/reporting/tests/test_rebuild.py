@@ -10,6 +10,7 @@ import datetime as dt
 import random
 import uuid
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -17,18 +18,24 @@ import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from fastapi import FastAPI
 from pydantic import BaseModel
+from sqlalchemy import Table, select
 from sqlmodel import Session
 
+from mch_events.consume import apply_events
 from mch_events.contracts import facility as f
 from mch_events.contracts import growth as g
 from mch_events.contracts import immunization as i
 from mch_events.contracts import records as r
+from mch_events.envelope import CloudEvent, new_event
 from mch_platform.embedded_broker import EmbeddedBroker
 from mch_platform.testing import bearer, running
 from mch_reporting.handlers import TOPICS
+from mch_reporting.processing import Facts
 from mch_reporting.rebuild import Rebuild, RebuildRefused, _whole_log
-from mch_reporting.storage import positions_of
+from mch_reporting.storage import REBUILT, positions_of
 from mch_servicekit.access import Role
+from mch_servicekit.db import make_engine
+from mch_servicekit.migrations import upgrade
 
 pytestmark = pytest.mark.integration
 
@@ -351,3 +358,36 @@ def test_a_log_cut_by_retention_or_without_a_partition_is_refused() -> None:
     with pytest.raises(RebuildRefused, match="began again"):
         _whole_log({tp: 0}, {("mch.records.v1", 1): 40})
     _whole_log({tp: 0}, {("mch.records.v1", 0): 500})
+
+
+def test_a_batch_applied_with_its_rows_loaded_first_writes_what_one_by_one_does(
+    tmp_path: Path,
+) -> None:
+    """``Facts`` as a ``BatchApply`` (rows loaded per batch, written at its end) against the same
+    events applied one by one, each in its savepoint: the same tables, ``applied_at`` aside."""
+    first, late = scenario(seed=3, children=25)
+    events = [new_event(m, source="mch-tests") for m in [*TREE, *first, *late]]
+    events += events[:40]  # a few sent twice
+    tables: list[dict[str, list[tuple[Any, ...]]]] = []
+    for name, batched in (("batched", True), ("one_by_one", False)):
+        url = f"sqlite:///{tmp_path}/{name}.db"
+        upgrade("mch_reporting", url)
+        engine = make_engine(url)
+        facts = Facts(engine)
+        for start in range(0, len(events), 97):
+            chunk: list[tuple[CloudEvent, dict[str, str]]] = [
+                (e, {}) for e in events[start : start + 97]
+            ]
+            apply_events(engine, "c", chunk, facts if batched else facts.apply, service="reporting")
+        with engine.connect() as conn:
+            kept: dict[str, list[tuple[Any, ...]]] = {}
+            for model in REBUILT:
+                table: Table = model.__table__  # type: ignore[attr-defined]
+                rows = conn.execute(select(table)).all()
+                kept[table.name] = sorted(
+                    tuple(v for k, v in row._mapping.items() if k != "applied_at") for row in rows
+                )
+            tables.append(kept)
+        engine.dispose()
+    assert tables[0] == tables[1]
+    assert len(tables[0]["reporting_growth"]) > 50
