@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import random
+import sys
 import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -15,6 +16,7 @@ from typing import Any
 
 import httpx
 import pytest
+import uvicorn
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from fastapi import FastAPI
 from pydantic import BaseModel
@@ -27,7 +29,7 @@ from mch_events.contracts import growth as g
 from mch_events.contracts import immunization as i
 from mch_events.contracts import records as r
 from mch_events.envelope import CloudEvent, new_event
-from mch_platform.embedded_broker import EmbeddedBroker
+from mch_platform.embedded_broker import EmbeddedBroker, free_port
 from mch_platform.testing import bearer, running
 from mch_reporting.handlers import TOPICS
 from mch_reporting.processing import Facts
@@ -391,3 +393,53 @@ def test_a_batch_applied_with_its_rows_loaded_first_writes_what_one_by_one_does(
         engine.dispose()
     assert tables[0] == tables[1]
     assert len(tables[0]["reporting_growth"]) > 50
+
+
+async def test_mch_reporting_rebuild_shows_progress_and_fails_with_the_reason(
+    kafka_broker: EmbeddedBroker, tmp_path: Path, produce: Produce, wait_for: WaitFor
+) -> None:
+    first, _ = scenario(seed=5, children=10)
+    database_url = f"sqlite:///{tmp_path}/reporting.db"
+    async with running(
+        "reporting", database_url=database_url, bootstrap_servers=kafka_broker.bootstrap_servers
+    ) as (app, client):
+        await produce(kafka_broker, *TREE, *first)
+        await wait_for(lambda: caught_up(app, kafka_broker), 120)
+        before = await answers(client)
+        port = free_port()
+        # The app runs already (``running``): uvicorn only serves it.
+        server = uvicorn.Server(uvicorn.Config(app, port=port, lifespan="off", log_level="error"))
+        serving = asyncio.create_task(server.serve())
+
+        async def started() -> bool:
+            return server.started
+
+        try:
+            await wait_for(started, 30)
+            token = operator()["authorization"].removeprefix("Bearer ")
+
+            async def mch_rebuild() -> tuple[int, str, str]:
+                mch = str(Path(sys.executable).parent / "mch")
+                process = await asyncio.create_subprocess_exec(
+                    mch, "reporting", "rebuild", "--url", f"http://127.0.0.1:{port}",
+                    "--token", token,
+                    stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+                )  # fmt: skip
+                out, err = await asyncio.wait_for(process.communicate(), 180)
+                assert process.returncode is not None
+                return process.returncode, out.decode(), err.decode()
+
+            code, out, err = await mch_rebuild()
+            assert code == 0, out + err
+            assert out.startswith("rebuilt: "), out
+            assert await answers(client) == before
+
+            kafka_broker.stop()
+            kafka_broker.start()
+            code, out, err = await mch_rebuild()
+            assert code == 1, out + err
+            assert "mch reporting rebuild: failed: the log no longer holds the whole" in err
+            assert await answers(client) == before
+        finally:
+            server.should_exit = True
+            await serving
