@@ -95,6 +95,7 @@ TABLE: list[tuple[str, Principal, Action, dict[str, Any], bool]] = [
     ("hw submits", HW_38004, A.SUBMIT_EVENTS, {"facility": "TYT-38004"}, False),
     ("hw audit", HW_38004, A.READ_AUDIT, {}, False),
     ("hw resync", HW_38004, A.OPERATE, {}, False),
+    ("hw rebuild", HW_38004, A.REBUILD, {}, False),
     ("hw reference", HW_38004, A.READ_REFERENCE, {}, True),
     # Manager: the area's numbers, never named records.
     ("manager province numbers", MANAGER_38, A.READ_AGGREGATES, {"orgunit": "38"}, True),
@@ -151,6 +152,7 @@ TABLE: list[tuple[str, Principal, Action, dict[str, Any], bool]] = [
     ("manager exports", MANAGER_38, A.EXPORT_NAMED, {"orgunit": "38004"}, False),
     ("data audit", DATA_38, A.READ_AUDIT, {}, False),
     ("data resync", DATA_38, A.OPERATE, {}, False),
+    ("data rebuilds reporting", DATA_38, A.REBUILD, {}, True),
     ("data unknown unit", DATA_38, A.READ_NAMED, {"orgunit": "99999"}, False),
     ("data no unit", DATA_38, A.READ_NAMED, {}, False),
     # Facility system: its own facility's events and rejections only.
@@ -166,6 +168,8 @@ TABLE: list[tuple[str, Principal, Action, dict[str, Any], bool]] = [
     ("operator audit", OPERATOR, A.READ_AUDIT, {}, True),
     ("operator imports", OPERATOR, A.MANAGE_REFERENCE, {}, True),
     ("operator resyncs", OPERATOR, A.OPERATE, {}, True),
+    ("operator rebuilds reporting", OPERATOR, A.REBUILD, {}, True),
+    ("manager rebuild", MANAGER_38, A.REBUILD, {}, False),
     ("operator named", OPERATOR, A.READ_NAMED, {"orgunit": "38004"}, False),
     ("operator erases", OPERATOR, A.ERASE_NAMED, {"orgunit": "38004"}, True),
     ("operator exports", OPERATOR, A.EXPORT_NAMED, {"orgunit": "38004"}, False),

@@ -59,6 +59,8 @@ class Action(StrEnum):
     """Who read or changed which person's record."""
     OPERATE = "operate"
     """Running a service: republishing its state after the broker lost its log."""
+    REBUILD = "rebuild"
+    """Rebuilding reporting's tables from the log (the answers stay the same; nothing is shown)."""
 
 
 PERMISSIONS: Mapping[Role, frozenset[Action]] = {
@@ -76,6 +78,7 @@ PERMISSIONS: Mapping[Role, frozenset[Action]] = {
             Action.READ_REJECTIONS,
             Action.EXPORT_NAMED,
             Action.ERASE_NAMED,
+            Action.REBUILD,
         }
     ),
     Role.FACILITY_SYSTEM: frozenset(
@@ -89,6 +92,7 @@ PERMISSIONS: Mapping[Role, frozenset[Action]] = {
             Action.OPERATE,
             # Carrying out an erasure reads nothing: the operator never sees the record.
             Action.ERASE_NAMED,
+            Action.REBUILD,
         }
     ),
 }
