@@ -7,15 +7,13 @@ records a named endpoint serves arrive the way they do in production."""
 
 from __future__ import annotations
 
-import asyncio
 import base64
-import contextlib
 import datetime as dt
 import importlib
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,19 +29,21 @@ from mch_events.envelope import new_event
 from mch_platform.embedded_broker import EmbeddedBroker
 from mch_platform.local import demo_orgunits_json
 from mch_platform.services import SERVICES
-from mch_platform.testing import bearer, running, test_issuer
+from mch_platform.testing import bearer, running_platform, test_issuer, until
 from mch_servicekit.access import Role, principal_of
 from mch_servicekit.access.devissuer import DevIssuer
 
 pytestmark = pytest.mark.integration
 
 STATION, COMMUNE = "TYT-38004", "38004"
+WALKED = ("records", "immunization", "growth", "reporting")
 NAME = "Lê Thị Walkthrough"
 CHILD_NAME = "Lê Văn Walkthrough"
 TODAY = dt.date.today()
 BORN = TODAY - dt.timedelta(days=300)
 MOTHER_BORN = dt.date(1995, 3, 2)
-SECRETS = (NAME, CHILD_NAME, BORN.isoformat(), MOTHER_BORN.isoformat())
+ERASED_NAME = "Lê Thị Erasure"
+SECRETS = (NAME, CHILD_NAME, ERASED_NAME, BORN.isoformat(), MOTHER_BORN.isoformat())
 """What a refused answer must never contain."""
 
 TOKENS: dict[str, dict[str, Any]] = {
@@ -100,6 +100,8 @@ class World:
     child: uuid.UUID = field(default_factory=uuid.uuid4)
     twin: uuid.UUID = field(default_factory=uuid.uuid4)
     """Registered twice by mistake: the same name, birth date and mother as ``child``."""
+    erased: uuid.UUID = field(default_factory=uuid.uuid4)
+    """A mother who asks to be erased."""
     rejection: int = 0
     schedule: dict[str, Any] = field(default_factory=dict)
 
@@ -118,6 +120,13 @@ class World:
             )
             for c in (self.child, self.twin)
         ]
+        leaving = f.MotherRegistered(
+            mother_id=self.erased,
+            full_name=ERASED_NAME,
+            birth_date=MOTHER_BORN,
+            residence=COMMUNE,
+            phone="0912345678",
+        )
         visit = f.ChildVisit(
             visit_id=uuid.uuid5(self.child, "visit"),
             child_id=self.child,
@@ -130,7 +139,7 @@ class World:
         return [
             new_event(m, source=source).model_dump(mode="json", exclude_none=True)
             | {"id": f"walk-{i}-{self.child}"}
-            for i, m in enumerate([mother, *children, visit])
+            for i, m in enumerate([mother, *children, visit, leaving])
         ]
 
     def correction(self) -> dict[str, Any]:
@@ -153,6 +162,20 @@ class Endpoint:
     allowed: AbstractSet[str]
     body: Callable[[World], Any] | None = None
     content: bytes | None = None
+    settle: Callable[[httpx.AsyncClient], Awaitable[None]] | None = None
+    """Awaited after each allowed call: what it started has ended before the next one."""
+
+
+REBUILDERS = frozenset({"admin", "operator", "data_in", "data_out"})
+
+
+async def rebuild_ended(client: httpx.AsyncClient) -> None:
+    async def ended() -> bool:
+        answer = await client.get("/v1/rebuild", headers=headers("admin"))
+        state: str = answer.json()["state"]
+        return state != "running"
+
+    await until(ended)
 
 
 def month(day: dt.date) -> str:
@@ -198,6 +221,15 @@ ENDPOINTS: list[Endpoint] = [
         {"admin", "data_in"},
     ),
     Endpoint("records", "GET", lambda w: "/v1/access-log", {"admin", "operator"}),
+    # a person's rights: a copy of everything (data managers), erasure (and operators)
+    Endpoint("records", "GET", lambda w: f"/v1/people/{w.mother}/export", {"admin", "data_in"}),
+    Endpoint(
+        "records",
+        "POST",
+        lambda w: f"/v1/people/{w.erased}/erase",
+        {"admin", "data_in", "operator"},
+        lambda w: {"reason": "request of the data subject"},
+    ),
     # immunization
     Endpoint("immunization", "GET", lambda w: "/v1/schedules", EVERYONE),
     Endpoint("immunization", "GET", lambda w: "/v1/schedules/vn-epi-child-2024", EVERYONE),
@@ -272,6 +304,25 @@ ENDPOINTS: list[Endpoint] = [
         ),
         {"admin", "hw_in", "province", "data_in"},
     ),
+    # reporting's exports: the same rows, under the same rules
+    Endpoint(
+        "reporting",
+        "GET",
+        lambda w: "/v1/exports/csv?orgunit=404&period=2024&children=true",
+        {"admin", "province", "district", "data_in"},
+    ),
+    Endpoint(
+        "reporting",
+        "GET",
+        lambda w: "/v1/exports/dhis2?orgunit=404&period=2024&children=true",
+        {"admin", "province", "district", "data_in"},
+    ),
+    Endpoint(
+        "reporting",
+        "GET",
+        lambda w: f"/v1/exports/csv?orgunit={COMMUNE}&period={month(TODAY - dt.timedelta(days=1))}",
+        {"admin", "hw_in", "province", "data_in"},
+    ),
     # reporting's dashboard: org units are reference data; targets go with the numbers
     Endpoint(
         "reporting",
@@ -297,6 +348,15 @@ ENDPOINTS: list[Endpoint] = [
         for service in ("records", "immunization", "growth", "reporting")
         for method in ("POST", "GET")
     ),
+    # a rebuild of reporting's tables changes none of its answers
+    Endpoint(
+        "reporting",
+        "POST",
+        lambda w: "/v1/rebuild",
+        REBUILDERS,
+        settle=lambda client: rebuild_ended(client),
+    ),
+    Endpoint("reporting", "GET", lambda w: "/v1/rebuild", REBUILDERS),
     # last: merging changes what the endpoints above serve (merging again changes nothing)
     Endpoint(
         "records",
@@ -305,37 +365,6 @@ ENDPOINTS: list[Endpoint] = [
         {"admin", "data_in"},
     ),
 ]
-
-
-@contextlib.asynccontextmanager
-async def platform(
-    broker: EmbeddedBroker, tmp_path: Path
-) -> AsyncIterator[dict[str, httpx.AsyncClient]]:
-    clients: dict[str, httpx.AsyncClient] = {}
-    async with contextlib.AsyncExitStack() as stack:
-        for name in ("records", "immunization", "growth", "reporting"):
-            extra: dict[str, Any] = (
-                {"reforecast_interval_seconds": 0.5} if name == "immunization" else {}
-            )
-            _, client = await stack.enter_async_context(
-                running(
-                    name,
-                    database_url=f"sqlite:///{tmp_path}/{name}.db",
-                    bootstrap_servers=broker.bootstrap_servers,
-                    **extra,
-                )
-            )
-            client.headers.clear()  # every request below names its own token
-            clients[name] = client
-        yield clients
-
-
-async def until(check: Callable[[], Awaitable[bool]], seconds: float = 90.0) -> None:
-    deadline = time.monotonic() + seconds
-    while not await check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {seconds} s")
-        await asyncio.sleep(0.2)
 
 
 async def call(
@@ -347,7 +376,10 @@ async def call(
             endpoint.method, endpoint.path(world), content=endpoint.content, headers=auth
         )
     body = endpoint.body(world) if endpoint.body else None
-    return await client.request(endpoint.method, endpoint.path(world), json=body, headers=auth)
+    answer = await client.request(endpoint.method, endpoint.path(world), json=body, headers=auth)
+    if endpoint.settle is not None and answer.is_success:
+        await endpoint.settle(client)
+    return answer
 
 
 async def prepare(clients: dict[str, httpx.AsyncClient], world: World) -> None:
@@ -401,7 +433,12 @@ def every_event_refused(answer: httpx.Response) -> bool:
 
 async def test_every_endpoint_with_every_role(kafka_broker: EmbeddedBroker, tmp_path: Path) -> None:
     world = World()
-    async with platform(kafka_broker, tmp_path) as clients:
+    async with running_platform(
+        WALKED,
+        data_dir=tmp_path,
+        bootstrap_servers=kafka_broker.bootstrap_servers,
+        tokenless=True,  # every request below names its own token
+    ) as clients:
         await prepare(clients, world)
         refused_tokens = bad_tokens(tmp_path)
         problems: list[str] = []
@@ -479,9 +516,11 @@ OPEN = {
     "/openapi.json",
     "/index",
     "/dashboard",
+    "/lists/defaulters",
 }
-"""What answers without a token: health, readiness, the index, the API documents and the
-dashboard's page (which holds no data: it asks the API with the user's token)."""
+"""What answers without a token: health, readiness, the index, the API documents, the
+dashboard's page and the page that opens the printable defaulter list (which hold no data: they
+ask the API with the user's token)."""
 
 
 def _needs_token(dependant: Dependant) -> bool:

@@ -271,6 +271,26 @@ def test_the_issuer_reaches_every_service(render: Any, helpers: Any) -> None:
         assert env["AUTH_AUDIENCE"]["value"] == "mch-platform"
 
 
+def test_facility_claims_are_required_of_records_with_keys_from_a_secret(
+    render: Any, helpers: Any, architecture_env: set[str]
+) -> None:
+    claims = {"required": True, "keysSecret": "mch-facility-keys"}
+    for service, deployment in deployments(render({"facilityClaims": claims}), helpers).items():
+        spec = deployment["spec"]["template"]["spec"]
+        container = spec["containers"][0]
+        env = env_of(container)
+        if service != "records":
+            assert "REQUIRE_FACILITY_CLAIMS" not in env, service
+            continue
+        assert env["REQUIRE_FACILITY_CLAIMS"]["value"] == "true"
+        path = env["FACILITY_KEYS_FILE"]["value"]
+        assert path == "/etc/mch/facility-keys/facility-keys.json"
+        assert {"REQUIRE_FACILITY_CLAIMS", "FACILITY_KEYS_FILE"} <= architecture_env
+        mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
+        volume = {v["name"]: v for v in spec["volumes"]}[mounts["/etc/mch/facility-keys"]]
+        assert volume["secret"]["secretName"] == "mch-facility-keys"
+
+
 # --- migrations ------------------------------------------------------------------------------------
 
 
@@ -585,8 +605,15 @@ def test_unsafe_values_are_refused_by_the_schema(chart: helm.Chart, values: dict
             "minReplicas",
         ),
         ({"ingress": {"tls": {"enabled": True}}}, "ingress.tls.secretName"),
+        ({"facilityClaims": {"required": True}}, "facilityClaims.keysSecret"),
     ],
-    ids=["sasl-without-secret", "unknown-topic", "min-above-max", "tls-without-secret"],
+    ids=[
+        "sasl-without-secret",
+        "unknown-topic",
+        "min-above-max",
+        "tls-without-secret",
+        "claims-without-keys",
+    ],
 )
 def test_inconsistent_values_fail_with_a_clear_message(
     chart: helm.Chart, values: dict[str, Any], needle: str

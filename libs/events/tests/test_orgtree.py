@@ -353,3 +353,66 @@ def test_every_problem_is_listed_at_once() -> None:
     assert message.startswith("4 problem(s) in the org-unit tree:")
     for problem in caught.value.problems:
         assert f"  - {problem}" in message
+
+
+def successor_versions() -> list[OrgUnit]:
+    """The reform's versions with the successors the 2025 mergers named."""
+    named = {"40401": "38004", "40403": "38004", "TYT-40401": "TYT-38004"}
+    return [
+        v.model_copy(update={"successor": named[v.code]}) if v.code in named else v
+        for v in reform_versions()
+    ]
+
+
+def test_an_ended_unit_stands_for_its_successor_from_its_end() -> None:
+    tree = OrgTree(successor_versions())
+    assert tree.in_force_for("40401", LAST_DAY_BEFORE) == "40401"
+    assert tree.in_force_for("40401", REFORM) == "38004"
+    assert tree.in_force_for("40403", AFTER) == "38004"
+    assert tree.in_force_for("TYT-40401", AFTER) == "TYT-38004"
+    # Without a successor, or before it ever was, nothing stands for it.
+    assert tree.in_force_for("TYT-40403", AFTER) is None
+    assert tree.in_force_for("404", AFTER) is None
+    assert tree.in_force_for("40401", dt.date(2019, 1, 1)) is None
+    assert tree.in_force_for("NOPE", AFTER) is None
+    # A surviving code stands for itself.
+    assert tree.in_force_for("39702", AFTER) == "39702"
+
+
+def test_successors_are_followed_to_the_unit_in_force() -> None:
+    later = dt.date(2030, 1, 1)
+    versions = [
+        *(
+            v.model_copy(update={"valid_to": later, "successor": "38009"})
+            if v.code == "38004"
+            else v.model_copy(update={"valid_to": later})
+            if v.code == "TYT-38004"
+            else v
+            for v in successor_versions()
+        ),
+        unit("38009", "commune", "38", valid_from=later),
+    ]
+    tree = OrgTree(versions)
+    assert tree.in_force_for("40401", AFTER) == "38004"
+    assert tree.in_force_for("40401", later) == "38009"
+
+
+def test_a_successor_must_take_over_on_the_day_the_unit_ends() -> None:
+    versions = [
+        *reform_versions(),
+        unit("40402", "commune", "404", valid_to=REFORM, successor="38099"),
+        unit("40404", "commune", "404", valid_to=REFORM, successor="404"),
+        unit("38005", "commune", "38", valid_from=REFORM, successor="38004"),
+        unit("40406", "commune", "404", valid_to=REFORM, successor="TYT-38004"),
+        unit("39703", "commune", "397", valid_to=REFORM, successor="38004"),
+        unit("39703", "commune", "38", valid_from=REFORM),
+    ]
+    assert problems_of(versions) == (
+        "40402 (from 2020-01-01 to 2025-07-01): successor 38099 does not exist",
+        "40404 (from 2020-01-01 to 2025-07-01): successor 404 is not in force on 2025-07-01, "
+        "the day it takes over",
+        "38005 (from 2025-07-01): names successor 38004 but does not end",
+        "40406 (from 2020-01-01 to 2025-07-01): successor TYT-38004 (from 2025-07-01) is a "
+        "facility",
+        "39703 (from 2020-01-01 to 2025-07-01): names successor 38004 but its code goes on",
+    )

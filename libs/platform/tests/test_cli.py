@@ -20,7 +20,9 @@ def run(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
 def test_help_lists_every_command() -> None:
     result = run("--help")
     assert result.returncode == 0
-    for command in ("up", "serve", "migrate", "resync", "simulate", "schemas", "growth"):
+    for command in (
+        "up", "serve", "migrate", "resync", "simulate", "schemas", "growth", "reporting"
+    ):  # fmt: skip
         assert command in result.stdout
 
 
@@ -67,3 +69,16 @@ def test_resync_of_a_service_that_does_not_answer_fails_naming_it() -> None:
     both = run("resync", "--url", f"http://127.0.0.1:{port}")
     assert both.returncode != 0
     assert "--url names one service" in both.stdout + both.stderr
+
+
+def test_a_rebuild_of_a_service_that_does_not_answer_fails_with_the_reason() -> None:
+    """(A rebuild that works: services/reporting/tests/test_rebuild.py, and the states it goes
+    through below.)"""
+    import socket
+
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    result = run("reporting", "rebuild", "--url", f"http://127.0.0.1:{port}", "--token", "x")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "mch reporting rebuild: failed: ConnectError" in result.stderr

@@ -22,6 +22,7 @@ from fastapi.testclient import TestClient
 from mch_events.contracts.records import OrgUnit
 from mch_events.orgtree import OrgTree
 from mch_servicekit.access import (
+    DEFAULT_MINIMUM,
     Action,
     AuthSettings,
     Principal,
@@ -31,6 +32,8 @@ from mch_servicekit.access import (
     TokenVerifier,
     decide,
     enforce,
+    sees_small_counts,
+    suppresses,
 )
 from mch_servicekit.access.devissuer import DevIssuer
 
@@ -92,6 +95,7 @@ TABLE: list[tuple[str, Principal, Action, dict[str, Any], bool]] = [
     ("hw submits", HW_38004, A.SUBMIT_EVENTS, {"facility": "TYT-38004"}, False),
     ("hw audit", HW_38004, A.READ_AUDIT, {}, False),
     ("hw resync", HW_38004, A.OPERATE, {}, False),
+    ("hw rebuild", HW_38004, A.REBUILD, {}, False),
     ("hw reference", HW_38004, A.READ_REFERENCE, {}, True),
     # Manager: the area's numbers, never named records.
     ("manager province numbers", MANAGER_38, A.READ_AGGREGATES, {"orgunit": "38"}, True),
@@ -139,8 +143,16 @@ TABLE: list[tuple[str, Principal, Action, dict[str, Any], bool]] = [
     ("data other province", DATA_38, A.READ_NAMED, {"orgunit": "00001"}, False),
     ("data submits for area", DATA_38, A.SUBMIT_EVENTS, {"facility": "TYT-38005"}, True),
     ("data rejections", DATA_38, A.READ_REJECTIONS, {"facility": "TYT-38004"}, True),
+    ("data exports a person", DATA_38, A.EXPORT_NAMED, {"orgunit": "38004"}, True),
+    ("data exports elsewhere", DATA_38, A.EXPORT_NAMED, {"orgunit": "00001"}, False),
+    ("data erases a person", DATA_38, A.ERASE_NAMED, {"orgunit": "38004"}, True),
+    ("data erases elsewhere", DATA_404, A.ERASE_NAMED, {"orgunit": "38005"}, False),
+    ("hw exports", HW_38004, A.EXPORT_NAMED, {"orgunit": "38004"}, False),
+    ("hw erases", HW_38004, A.ERASE_NAMED, {"orgunit": "38004"}, False),
+    ("manager exports", MANAGER_38, A.EXPORT_NAMED, {"orgunit": "38004"}, False),
     ("data audit", DATA_38, A.READ_AUDIT, {}, False),
     ("data resync", DATA_38, A.OPERATE, {}, False),
+    ("data rebuilds reporting", DATA_38, A.REBUILD, {}, True),
     ("data unknown unit", DATA_38, A.READ_NAMED, {"orgunit": "99999"}, False),
     ("data no unit", DATA_38, A.READ_NAMED, {}, False),
     # Facility system: its own facility's events and rejections only.
@@ -156,7 +168,12 @@ TABLE: list[tuple[str, Principal, Action, dict[str, Any], bool]] = [
     ("operator audit", OPERATOR, A.READ_AUDIT, {}, True),
     ("operator imports", OPERATOR, A.MANAGE_REFERENCE, {}, True),
     ("operator resyncs", OPERATOR, A.OPERATE, {}, True),
+    ("operator rebuilds reporting", OPERATOR, A.REBUILD, {}, True),
+    ("manager rebuild", MANAGER_38, A.REBUILD, {}, False),
     ("operator named", OPERATOR, A.READ_NAMED, {"orgunit": "38004"}, False),
+    ("operator erases", OPERATOR, A.ERASE_NAMED, {"orgunit": "38004"}, True),
+    ("operator exports", OPERATOR, A.EXPORT_NAMED, {"orgunit": "38004"}, False),
+    ("facility erases", FACILITY, A.ERASE_NAMED, {"facility": "TYT-38004"}, False),
     ("operator numbers", OPERATOR, A.READ_AGGREGATES, {"orgunit": "38"}, False),
     ("operator submits", OPERATOR, A.SUBMIT_EVENTS, {"facility": "TYT-38004"}, False),
     ("no roles", who(units=("VN",)), A.READ_REFERENCE, {}, False),
@@ -341,3 +358,54 @@ def test_the_jwks_endpoint_is_fetched_once_and_again_for_an_unknown_kid(tmp_path
         server.shutdown()
         server.server_close()
         thread.join()
+
+
+SMALL_CELLS: list[tuple[str, int | None, int | None, bool]] = [
+    # (case, numerator, denominator, suppressed) with the default minimum of 5
+    ("nobody counted", 0, 0, False),
+    ("nobody of many", 0, 120, False),
+    ("one of many", 1, 120, True),
+    ("four of many", 4, 120, True),
+    ("five of many", 5, 120, False),
+    ("many of a few", 3, 4, True),
+    ("none of a few", 0, 3, True),
+    ("all of five", 5, 5, False),
+    ("a count of one", 1, None, True),
+    ("a count of five", 5, None, False),
+    ("a count of none", 0, None, False),
+]
+
+
+@pytest.mark.parametrize(
+    ("numerator", "denominator", "suppressed"),
+    [row[1:] for row in SMALL_CELLS],
+    ids=[row[0] for row in SMALL_CELLS],
+)
+def test_the_small_cell_rule(numerator: int, denominator: int | None, suppressed: bool) -> None:
+    assert suppresses(numerator, denominator, DEFAULT_MINIMUM) is suppressed
+
+
+def test_the_minimum_is_a_setting_and_one_shows_everything() -> None:
+    assert suppresses(9, 200, 10)
+    assert not suppresses(1, 1, 1)
+
+
+SEES_SMALL: list[tuple[str, Principal, str, dt.date, bool]] = [
+    ("hw own commune", HW_38004, "38004", AFTER, True),
+    ("hw other commune", HW_38005, "38004", AFTER, False),
+    ("manager own area", MANAGER_38, "38004", AFTER, False),
+    ("data manager of the province", DATA_38, "38005", AFTER, True),
+    ("data manager, district's history", DATA_404, "40401", BEFORE, True),
+    ("data manager, district after reform", DATA_404, "38004", AFTER, False),
+    ("operator", OPERATOR, "38", AFTER, False),
+    ("facility system", FACILITY, "38004", AFTER, False),
+]
+
+
+@pytest.mark.parametrize(
+    ("principal", "orgunit", "on", "sees"),
+    [row[1:] for row in SEES_SMALL],
+    ids=[row[0] for row in SEES_SMALL],
+)
+def test_who_sees_small_cells(principal: Principal, orgunit: str, on: dt.date, sees: bool) -> None:
+    assert sees_small_counts(principal, orgunit, tree=TREE, on=[on]) is sees

@@ -200,7 +200,7 @@ async def test_doses_in_forecast_stored_defaulters_listed_and_changes_published_
     kafka_broker: EmbeddedBroker, database_url: str
 ) -> None:
     born = TODAY - dt.timedelta(days=100)  # the two-month doses are overdue by a week or more
-    late, on_time = uuid.uuid4(), uuid.uuid4()
+    late, on_time, merged = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
     bcg = uuid.uuid4()
     late_doses = [
         dose(late, "HEPB0", born, born, "38004"),
@@ -220,6 +220,8 @@ async def test_doses_in_forecast_stored_defaulters_listed_and_changes_published_
         # The late child's doses reach the service before the child does.
         await send(*late_doses)
         await send(child(late, born, "38004"), child(on_time, born, "38010"), *on_time_doses)
+        # Still recorded at Minh Khôi (40403), which merged into Tế Nông (38004) in 2025.
+        await send(child(merged, born, "40403"), dose(merged, "BCG", born, born, "38004"))
 
         stored = await until(lambda: forecast_of(client, late))
         assert stored["schedule_version"] == "vn-epi-child-2024@1.0"
@@ -240,11 +242,14 @@ async def test_doses_in_forecast_stored_defaulters_listed_and_changes_published_
             return response.json()  # type: ignore[no-any-return]
 
         await until(lambda: forecast_of(client, on_time))
+        await until(lambda: forecast_of(client, merged))
         commune = await listed("38004")
         assert commune["name"] == "Tế Nông"
         [group] = commune["communes"]
         assert (group["code"], group["name"]) == ("38004", "Tế Nông")
-        [defaulter] = group["people"]
+        # The child of the merged commune is listed where it went, under its successor.
+        [defaulter] = [p for p in group["people"] if p["person_id"] != str(merged)]
+        assert {p["person_id"] for p in group["people"]} == {str(late), str(merged)}
         assert defaulter["person_id"] == str(late)
         assert defaulter["birth_date"] == born.isoformat()
         assert {(o["vaccine"], o["dose"]) for o in defaulter["overdue"]} == {
@@ -259,8 +264,9 @@ async def test_doses_in_forecast_stored_defaulters_listed_and_changes_published_
         assert csv.headers["content-type"].startswith("text/csv")
         lines = csv.text.splitlines()
         assert lines[0].startswith("commune_code,commune_name,person_id")
-        assert len(lines) == 4
-        assert all(str(late) in line for line in lines[1:])
+        assert len([line for line in lines[1:] if str(late) in line]) == 3
+        assert all(str(late) in line or str(merged) in line for line in lines[1:])
+        assert all(line.startswith("38004,") for line in lines[1:])
         page = await client.get("/v1/defaulters", params={"orgunit": "38", "format": "html"})
         assert page.headers["content-type"].startswith("text/html")
         assert "Danh sách đối tượng quá hạn tiêm chủng" in page.text

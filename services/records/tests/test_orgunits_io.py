@@ -10,8 +10,9 @@ from mch_events.contracts.records import OrgUnit
 from mch_events.orgtree import OrgTree
 from mch_records.domain import orgunits
 from mch_records.domain.orgunits import OrgUnitFormatError
+from mch_records.orgunits import in_dependency_order
 
-HEADER = "code,name,level,parent,valid_from,valid_to,kind,region,illustrative"
+HEADER = "code,name,level,parent,valid_from,valid_to,kind,region,illustrative,successor"
 REFORM = dt.date(2025, 7, 1)
 BEFORE = dt.date(2024, 6, 15)
 LAST_DAY_BEFORE = dt.date(2025, 6, 30)
@@ -99,7 +100,7 @@ def test_csv_round_trip() -> None:
     text = orgunits.to_csv(units)
     assert orgunits.from_csv(text) == units
     assert (
-        text.splitlines()[2] == '40401,"Tế Nông, ""cũ""",commune,404,2020-01-01,2025-07-01,,,true'
+        text.splitlines()[2] == '40401,"Tế Nông, ""cũ""",commune,404,2020-01-01,2025-07-01,,,true,'
     )
 
 
@@ -127,7 +128,7 @@ def test_csv_from_a_spreadsheet() -> None:
     text = (
         "\ufeff" + HEADER.replace(",", " , ") + "\r\n"
         "\r\n"
-        " 38 , Thanh Hóa ,province,VN,2020-01-01,,,, TRUE \r\n"
+        " 38 , Thanh Hóa ,province,VN,2020-01-01,,,, TRUE ,\r\n"
     )
     assert orgunits.from_csv(text) == [
         OrgUnit(
@@ -158,10 +159,10 @@ def test_bad_csv_rows_are_named() -> None:
     text = "\n".join(
         [
             HEADER,
-            "VN,Việt Nam,national,,2020-01-01,,,,false",
-            "38,Thanh Hóa,province,VN,01/01/2020,,,,false",
-            "x y,,village,VN,2020-01-01,1751328000,,,maybe",
-            "404,Nông Cống,district,38,2020-01-01,2025-02-30,,,",
+            "VN,Việt Nam,national,,2020-01-01,,,,false,",
+            "38,Thanh Hóa,province,VN,01/01/2020,,,,false,",
+            "x y,,village,VN,2020-01-01,1751328000,,,maybe,",
+            "404,Nông Cống,district,38,2020-01-01,2025-02-30,,,,",
             "405,Ngắn,district,38,2020-01-01",
         ]
     )
@@ -175,8 +176,14 @@ def test_bad_csv_rows_are_named() -> None:
         "line 4 (code x y), field valid_to: expected a date YYYY-MM-DD, got '1751328000'",
         "line 4 (code x y), field illustrative: expected true or false, got 'maybe'",
         "line 5 (code 404), field valid_to: expected a date YYYY-MM-DD, got '2025-02-30'",
-        "line 6: 5 cells, expected 9",
+        "line 6: 5 cells, expected 10",
     )
+
+
+def test_a_csv_written_before_successors_still_reads() -> None:
+    before = "code,name,level,parent,valid_from,valid_to,kind,region,illustrative\n"
+    units = orgunits.from_csv(before + "VN,Việt Nam,national,,2020-01-01,,,,false\n")
+    assert [(u.code, u.successor) for u in units] == [("VN", None)]
 
 
 def test_csv_header_must_name_every_column_once() -> None:
@@ -218,7 +225,7 @@ def test_json_that_is_not_a_list_of_objects() -> None:
 
 def test_error_message_lists_every_problem() -> None:
     with pytest.raises(OrgUnitFormatError) as caught:
-        orgunits.from_csv(HEADER + "\n1,,,,,,,,\n")
+        orgunits.from_csv(HEADER + "\n1,,,,,,,,,\n")
     message = str(caught.value)
     assert message.startswith("3 problem(s) in the org units:")
     for problem in caught.value.problems:
@@ -287,6 +294,27 @@ def test_thanh_hoa_every_new_commune_has_a_regional_centre(
         assert thanh_hoa.facility_orgunit(centre.code, day) == "38"
 
 
+def test_thanh_hoa_every_ended_commune_and_station_names_its_successor(
+    thanh_hoa: OrgTree,
+) -> None:
+    """The 2025 mergers: each old commune went into exactly one new one, and its station with it."""
+    for commune in levels_under(thanh_hoa, "38", LAST_DAY_BEFORE, "commune"):
+        if thanh_hoa.exists(commune.code, REFORM):
+            assert commune.successor is None, f"{commune.code} goes on under its own code"
+            continue
+        assert commune.successor is not None, f"{commune.code} {commune.name} has no successor"
+        successor = thanh_hoa.get(commune.successor, REFORM)
+        assert successor is not None
+        assert successor.level == "commune"
+        for station in thanh_hoa.children(commune.code, LAST_DAY_BEFORE):
+            if thanh_hoa.exists(station.code, REFORM):
+                continue
+            assert station.successor is not None, f"{station.code} has no successor"
+            assert thanh_hoa.facility_orgunit(station.successor, REFORM) == commune.successor
+    assert thanh_hoa.in_force_for("40401", AFTER) == "38004"
+    assert thanh_hoa.in_force_for("TYT-40403", AFTER) == "TYT-38004"
+
+
 def test_thanh_hoa_district_facilities_become_regional_centres(thanh_hoa: OrgTree) -> None:
     for district in levels_under(thanh_hoa, "38", BEFORE, "district"):
         hospitals = [
@@ -310,3 +338,15 @@ def test_thanh_hoa_roll_up_follows_the_date(thanh_hoa: OrgTree) -> None:
     assert (province.name, province.illustrative) == ("Thanh Hóa", False)
     hospitals = [u for u in thanh_hoa.children("38", AFTER) if u.kind == "provincial_hospital"]
     assert len(hospitals) == 1
+
+
+def test_a_successor_is_published_before_the_units_that_name_it() -> None:
+    """Readers build their tree from what they have received so far: a unit naming a successor
+    they have not received yet would make it invalid until the successor arrives."""
+    ordered = in_dependency_order(orgunits.from_json(shipped_text()))
+    first: dict[str, int] = {}
+    for position, unit in enumerate(ordered):
+        first.setdefault(unit.code, position)
+    named = [(u, first[u.successor]) for u in ordered if u.successor]
+    assert named
+    assert all(at < ordered.index(u) for u, at in named)

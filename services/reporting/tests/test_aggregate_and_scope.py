@@ -110,6 +110,45 @@ def test_counts_roll_up_through_the_tree_of_their_own_date() -> None:
     assert [(v.numerator, v.denominator) for v in got["TYT-38004"]] == [(1, 1)]
 
 
+def test_a_count_at_a_unit_that_ended_counts_for_its_successor() -> None:
+    """A residence or a facility still recorded with a merged commune's code counts, from the
+    merger on, where the commune went; before it, through the commune's own district. A unit
+    that ended without a successor counts nowhere after its end (as before successors)."""
+    merged = OrgTree(
+        [
+            *(
+                v.model_copy(update={"successor": "38004"}) if v.code == "40401" else v
+                for v in TREE.versions()
+            ),
+            unit("TYT-40401", "facility", "40401", to=REFORM).model_copy(
+                update={"successor": "TYT-38004"}
+            ),
+            unit("40402", "commune", "404", to=REFORM),
+        ]
+    )
+    kinds = (Indicator("X", child=False, denominator="contacts"),)
+    after, before = dt.date(2026, 11, 5), dt.date(2025, 3, 1)
+    counts = [
+        Count("X", "40401", after, numerator=True, denominator=True),
+        Count("X", "40401", before, numerator=False, denominator=True),
+        Count("X", "TYT-40401", after, numerator=True, denominator=True),
+        Count("X", "40402", after, numerator=True, denominator=True),
+    ]
+    residence = aggregate(
+        counts[:2] + counts[3:],
+        orgunits=["38004", "404", "38", "40402"],
+        tree=merged,
+        catalog=kinds,
+        view="residence",
+    )
+    pairs = {code: (v[0].numerator, v[0].denominator) for code, v in residence.items()}
+    assert pairs == {"38004": (1, 1), "404": (0, 1), "38": (1, 2), "40402": (0, 0)}
+    facility = aggregate(
+        counts[2:3], orgunits=["TYT-38004", "38004"], tree=merged, catalog=kinds, view="facility"
+    )
+    assert {code: v[0].numerator for code, v in facility.items()} == {"TYT-38004": 1, "38004": 1}
+
+
 def test_refusals_name_their_reason() -> None:
     year_2026, year_2025 = parse_period("2026"), parse_period("2025")
     assert "unknown org unit" in (refusal(TREE, "99999", year_2026, "residence") or "")

@@ -30,6 +30,8 @@ from playwright.async_api import async_playwright
 from mch_events.broker import KafkaSettings
 from mch_events.contracts import growth as g
 from mch_events.contracts import records as r
+from mch_immunization.app import create_app as create_immunization
+from mch_immunization.settings import ImmunizationSettings
 from mch_platform.embedded_broker import EmbeddedBroker
 from mch_platform.testing import bearer
 from mch_reporting.app import create_app
@@ -140,13 +142,8 @@ def scenario() -> tuple[list[Any], r.PersonState]:
 
 
 @contextlib.asynccontextmanager
-async def served(database_url: str, bootstrap_servers: str) -> AsyncIterator[str]:
-    """The reporting service on a real port (a browser needs one), stopped on exit."""
-    upgrade("mch_reporting", database_url)
-    app = create_app(
-        ReportingSettings(database_url=database_url, immunization_url="http://127.0.0.1:9"),
-        KafkaSettings(bootstrap_servers=bootstrap_servers),
-    )
+async def serving(app: Any, name: str) -> AsyncIterator[str]:
+    """A service on a real port (a browser needs one), stopped on exit."""
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=0, lifespan="on", log_level="warning")
     )
@@ -154,7 +151,7 @@ async def served(database_url: str, bootstrap_servers: str) -> AsyncIterator[str
     deadline = time.monotonic() + 60
     while not server.started:
         if task.done() or time.monotonic() > deadline:
-            raise AssertionError("the reporting service did not start")
+            raise AssertionError(f"the {name} service did not start")
         await asyncio.sleep(0.05)
     port = server.servers[0].sockets[0].getsockname()[1]
     try:
@@ -162,6 +159,30 @@ async def served(database_url: str, bootstrap_servers: str) -> AsyncIterator[str
     finally:
         server.should_exit = True
         await task
+
+
+@contextlib.asynccontextmanager
+async def served(folder: Path, bootstrap_servers: str) -> AsyncIterator[tuple[str, str]]:
+    """Reporting and, for the defaulter list it links to, immunization: their base URLs."""
+    kafka = KafkaSettings(bootstrap_servers=bootstrap_servers)
+    listing = f"sqlite:///{folder}/immunization.db"
+    upgrade("mch_immunization", listing)
+    immunization = create_immunization(ImmunizationSettings(database_url=listing), kafka)
+    async with serving(immunization, "immunization") as listed:
+        reporting_db = f"sqlite:///{folder}/reporting.db"
+        upgrade("mch_reporting", reporting_db)
+        app = create_app(
+            ReportingSettings(
+                database_url=reporting_db,
+                immunization_url=listed,
+                # The scenario's few children would all be small cells for the province's
+                # manager: this test is about showing the numbers (suppressed cells below).
+                small_cell_minimum=1,
+            ),
+            kafka,
+        )
+        async with serving(app, "reporting") as base:
+            yield base, listed
 
 
 def png_is_blank(png: bytes) -> bool:
@@ -294,7 +315,7 @@ async def test_the_dashboard_shows_the_apis_numbers_live(
     token = auth["authorization"].removeprefix("Bearer ")
     events, waiting = scenario()
 
-    async with served(f"sqlite:///{tmp_path}/reporting.db", kafka_broker.bootstrap_servers) as base:
+    async with served(tmp_path, kafka_broker.bootstrap_servers) as (base, listed):
         await produce(kafka_broker, *events)
 
         async def all_counted() -> bool:
@@ -336,6 +357,33 @@ async def test_the_dashboard_shows_the_apis_numbers_live(
                 assert await page.inner_text("#unit-title") == "Thanh Hóa"
                 await assert_screen_is_api(page, base, auth, "38")
                 await screenshot(page, folder, "dashboard-province-1366.png")
+
+                # The printable defaulter list opens on immunization with the same token, which
+                # a manager's role does not let read named lists: a refusal with its reason.
+                async with page.expect_popup() as opened:
+                    await page.click("#defaulters-link")
+                popup = await opened.value
+                await popup.wait_for_function(
+                    "document.getElementById('status')?.textContent.startsWith('Lỗi 403')",
+                    timeout=60_000,
+                )
+                assert token not in popup.url, "the token leaves the list's address bar too"
+                await popup.close()
+                # A health worker of the province gets the list itself.
+                worker = bearer([Role.HEALTH_WORKER], ["38"], subject="province-worker")
+                worker_token = worker["authorization"].removeprefix("Bearer ")
+
+                async def tree_known() -> bool:
+                    async with httpx.AsyncClient(base_url=listed, headers=worker) as client:
+                        answer = await client.get("/v1/defaulters", params={"orgunit": "38"})
+                    return answer.status_code == 200
+
+                await wait_for(tree_known)
+                listing = await browser.new_page()
+                await listing.goto(f"{listed}/lists/defaulters?orgunit=38#token={worker_token}")
+                await listing.wait_for_selector("h1", timeout=60_000)
+                assert "Thanh Hóa (38)" in await listing.inner_text("p.meta")
+                await listing.close()
 
                 # Drill down: province → district → commune, worst first at each step.
                 await page.click('#children a[data-orgunit="404"]')
@@ -400,6 +448,24 @@ async def test_the_dashboard_shows_the_apis_numbers_live(
                     timeout=60_000,
                 )
                 assert "period=2025Q1" in page.url
+
+                # The exports: fetched with the token, handed over as the file the API names.
+                async with httpx.AsyncClient(base_url=base, headers=auth) as client:
+                    for link, kind, name in [
+                        ("#csv-link", "csv", "indicators_40402_2025Q1_residence.csv"),
+                        ("#dhis2-link", "dhis2", "indicators_40402_2025Q1_residence.json"),
+                    ]:
+                        async with page.expect_download() as started:
+                            await page.click(link)
+                        download = await started.value
+                        assert download.suggested_filename == name
+                        saved = await download.path()
+                        direct = await client.get(
+                            f"/v1/exports/{kind}",
+                            params={"orgunit": "40402", "period": "2025Q1", "view": "residence"},
+                        )
+                        assert direct.status_code == 200, direct.text
+                        assert saved.read_bytes() == direct.content, kind
 
                 # A suppressed small cell comes without numbers: dashes, not a failure.
                 async def suppress(route: Any) -> None:

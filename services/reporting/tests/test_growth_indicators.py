@@ -113,7 +113,9 @@ def test_numerators_and_denominators_sum_up_the_tree_and_the_ratio_comes_last() 
     commune_a, commune_b = values("38004", "2026-11", ms, cs), values("38005", "2026-11", ms, cs)
     province = values("38", "2026-11", ms, cs)
     for code in ("U5_MEASURED", "UNDERWEIGHT", "UNDERWEIGHT_SEVERE"):
-        assert province[code].numerator == commune_a[code].numerator + commune_b[code].numerator
+        assert province[code].numerator == (commune_a[code].numerator or 0) + (
+            commune_b[code].numerator or 0
+        )
         total, a, b = (v[code].denominator for v in (province, commune_a, commune_b))
         assert total is not None
         assert a is not None

@@ -92,7 +92,9 @@ def values(
     return {(v.indicator, v.sex): v for v in rows}
 
 
-def pair(orgunit: str, period: str, code: str, view: View = "residence") -> tuple[int, int | None]:
+def pair(
+    orgunit: str, period: str, code: str, view: View = "residence"
+) -> tuple[int | None, int | None]:
     v = values(orgunit, period, view)[(code, None)]
     return v.numerator, v.denominator
 
@@ -167,7 +169,7 @@ DOSE_FACTS = ImmunizationFacts(
 
 def doses(
     orgunit: str, period: str, code: str, view: View = "residence", sex: str | None = None
-) -> tuple[int, int | None]:
+) -> tuple[int | None, int | None]:
     counts = immunization_counts(period=parse_period(period), facts=DOSE_FACTS, view=view)
     rows = aggregate(counts, orgunits=[orgunit], tree=TREE, catalog=CATALOG, view=view)[orgunit]
     v = next(r for r in rows if r.indicator == code and r.sex == sex)

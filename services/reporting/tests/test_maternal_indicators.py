@@ -167,7 +167,9 @@ def values(
     return {(v.indicator, v.sex): v for v in rows}
 
 
-def pairs(orgunit: str, period: str, view: View = "residence") -> dict[str, tuple[int, int | None]]:
+def pairs(
+    orgunit: str, period: str, view: View = "residence"
+) -> dict[str, tuple[int | None, int | None]]:
     return {
         code: (v.numerator, v.denominator)
         for (code, sex), v in values(orgunit, period, view).items()
@@ -306,4 +308,4 @@ def test_a_numerator_never_exceeds_its_denominator_here() -> None:
             for view in ("residence", "facility"):
                 for v in values(orgunit, period, view).values():
                     if v.denominator is not None:
-                        assert v.numerator <= v.denominator, (orgunit, period, view, v)
+                        assert (v.numerator or 0) <= v.denominator, (orgunit, period, view, v)

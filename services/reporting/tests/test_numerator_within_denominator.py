@@ -236,4 +236,4 @@ def test_no_numerator_exceeds_its_denominator(
                 view=view,
             ):
                 if v.denominator is not None:
-                    assert v.numerator <= v.denominator, (orgunit, period, view, v)
+                    assert (v.numerator or 0) <= v.denominator, (orgunit, period, view, v)

@@ -338,3 +338,61 @@ async def test_the_api_answers_by_sex_by_child_unit_and_by_month_and_never_with_
             )
             response = await client.get(path, params=params)
             assert response.status_code < 500, (path, params, response.text)
+
+
+async def test_people_of_a_merged_commune_count_for_its_successor(
+    kafka_broker: EmbeddedBroker, database_url: str, produce: Produce, wait_for: WaitFor
+) -> None:
+    """40401 merged into 38004 on 01/07/2025 and names it: a child registered there in 2024 who
+    never moved counts in 2026 for 38004; one whose residence changed to 38005 counts there (an
+    explicit change wins); before the merger both count for 40401 and its district."""
+    stayed, moved = uuid.uuid4(), uuid.uuid4()
+    born = dt.date(2024, 3, 1)
+    tree = [u.model_copy(update={"successor": "38004"}) if u.code == "40401" else u for u in TREE]
+
+    def registered(person: uuid.UUID, *moves: r.ResidencePeriod) -> r.PersonState:
+        return r.PersonState(
+            person_id=person,
+            role="child",
+            sex="F",
+            birth_date=born,
+            registered_on=born,
+            residences=[r.ResidencePeriod(residence="40401"), *moves],
+        )
+
+    def measured(person: uuid.UUID, day: dt.date, residence: str) -> g.GrowthAssessed:
+        return assessed(person, uuid.uuid4(), day, -1.0).model_copy(
+            update={"birth_date": born, "age_days": (day - born).days, "residence": residence}
+        )
+
+    nov = dt.date(2026, 11, 10)
+    async with running(
+        "reporting", database_url=database_url, bootstrap_servers=kafka_broker.bootstrap_servers
+    ) as (_, client):
+        await produce(kafka_broker, *tree)
+        await produce(
+            kafka_broker,
+            registered(stayed),
+            registered(
+                moved, r.ResidencePeriod(residence="38005", effective_date=dt.date(2025, 8, 1))
+            ),
+            measured(stayed, nov, "40401"),
+            measured(moved, nov, "38005"),
+            measured(stayed, dt.date(2024, 11, 10), "40401"),
+        )
+
+        async def counted() -> bool:
+            response = await client.get(
+                "/v1/indicators",
+                params={"orgunit": "38", "period": "2026-11", "indicator": "U5_MEASURED"},
+            )
+            if response.status_code != 200:
+                return False  # the tree has not arrived yet
+            total = response.json()["values"][0]
+            return (total["numerator"], total["denominator"]) == (2, 2)
+
+        await wait_for(counted)
+        assert await value(client, "38004", "2026-11", "U5_MEASURED") == (1, 1)
+        assert await value(client, "38005", "2026-11", "U5_MEASURED") == (1, 1)
+        assert await value(client, "404", "2024-11", "U5_MEASURED") == (1, 2)
+        assert await value(client, "40401", "2024-11", "U5_MEASURED") == (1, 2)

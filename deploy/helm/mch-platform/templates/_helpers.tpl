@@ -199,6 +199,12 @@ from a secretKeyRef. Context: dict root, name, svc.
 - name: AUTH_AUDIENCE
   value: {{ $root.Values.auth.audience | quote }}
 {{- end }}
+{{- if and (eq .name "records") $root.Values.facilityClaims.required }}
+- name: REQUIRE_FACILITY_CLAIMS
+  value: "true"
+- name: FACILITY_KEYS_FILE
+  value: {{ printf "/etc/mch/facility-keys/%s" $root.Values.facilityClaims.keysKey | quote }}
+{{- end }}
 {{- if $root.Values.otel.endpoint }}
 - name: OTEL_EXPORTER_OTLP_ENDPOINT
   value: {{ $root.Values.otel.endpoint | quote }}

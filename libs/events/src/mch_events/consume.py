@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
@@ -35,6 +35,12 @@ tracer = trace.get_tracer("mch_events.consume")
 ApplyFn = Callable[[Session, CloudEvent, BaseModel], EventResult]
 """Apply one validated event inside the batch transaction. Raise ``EventError`` to reject it;
 anything staged in the session for a rejected event is rolled back."""
+
+Positions = Mapping[tuple[str, int], int]
+"""(topic, partition) → the offset after the last record of a transaction in that partition."""
+PositionsFn = Callable[[Session, Positions], None]
+"""Called first in each batch transaction with the positions of the records it applies, so a
+service can keep, in the same transaction as its state, how far into the log that state goes."""
 
 
 @runtime_checkable
@@ -77,19 +83,20 @@ def apply_events(
     apply: ApplyFn,
     *,
     service: str,
+    first: Callable[[Session], None] | None = None,
 ) -> list[EventResult]:
     """Apply events in one transaction; each in a savepoint so one rejection spares the rest
-    (a ``BatchApply`` needs none, see there).
+    (a ``BatchApply`` needs none, see there). ``first`` runs before anything else in it.
 
     Events already processed by ``consumer`` (claims kept in ``service``'s table) are answered
     ``duplicate`` and not applied again.
     """
     if isinstance(apply, BatchApply):
         try:
-            return _apply_batch(engine, consumer, service, events, apply, guarded=False)
+            return _apply_batch(engine, consumer, service, events, apply, first, guarded=False)
         except _Unguarded as exc:
             log.warning("%s: %s; applying the batch again event by event", consumer, exc.__cause__)
-    return _apply_batch(engine, consumer, service, events, apply, guarded=True)
+    return _apply_batch(engine, consumer, service, events, apply, first, guarded=True)
 
 
 def _apply_batch(
@@ -98,11 +105,14 @@ def _apply_batch(
     service: str,
     events: Sequence[tuple[CloudEvent, dict[str, str]]],
     apply: ApplyFn,
+    first: Callable[[Session], None] | None,
     *,
     guarded: bool,
 ) -> list[EventResult]:
     results: list[EventResult] = []
     with Session(engine) as session:
+        if first is not None:
+            first(session)
         seen = idempotency.processed_among(
             session, consumer, [e.id for e, _ in events], service=service
         )
@@ -236,8 +246,10 @@ async def consume_batch(
     apply: ApplyFn,
     dead_letters: DeadLetters,
     retry: Retry = DEFAULT_RETRY,
+    positions: PositionsFn | None = None,
 ) -> BatchSummary:
-    """Process one batch of Kafka records end to end (see module docstring)."""
+    """Process one batch of Kafka records end to end (see module docstring); ``positions`` is
+    given the log positions of what each transaction applies (see ``PositionsFn``)."""
     summary = BatchSummary(received=len(records))
     decoded: list[Decoded] = []
     for record in records:
@@ -248,7 +260,7 @@ async def consume_batch(
             continue
         decoded.append((record, event, headers))
     if decoded:
-        results = await _BatchRun(engine, consumer, service, apply, retry).run(decoded)
+        results = await _BatchRun(engine, consumer, service, apply, retry, positions).run(decoded)
         summary.results = results
         for (record, _, _), result in zip(decoded, results, strict=True):
             if result.status == "rejected":
@@ -266,6 +278,7 @@ class _BatchRun:
     service: str
     apply: ApplyFn
     retry: Retry
+    positions: PositionsFn | None = None
 
     async def run(self, items: Sequence[Decoded]) -> list[EventResult]:
         error: Exception | None = None
@@ -290,6 +303,13 @@ class _BatchRun:
         return await self._bisect(items, error)
 
     async def _apply(self, items: Sequence[Decoded]) -> list[EventResult]:
+        first: Callable[[Session], None] | None = None
+        if (keep := self.positions) is not None:
+            where = _positions(r for r, _, _ in items)
+
+            def first(session: Session) -> None:
+                keep(session, where)
+
         return await asyncio.to_thread(
             functools.partial(
                 apply_events,
@@ -298,6 +318,7 @@ class _BatchRun:
                 [(e, h) for _, e, h in items],
                 self.apply,
                 service=self.service,
+                first=first,
             )
         )
 
@@ -351,3 +372,11 @@ def _database_answers(engine: Engine) -> bool:
         return True
     except Exception:
         return False
+
+
+def _positions(records: Iterable[KafkaRecord]) -> dict[tuple[str, int], int]:
+    found: dict[tuple[str, int], int] = {}
+    for record in records:
+        key = (record.topic, record.partition)
+        found[key] = max(found.get(key, 0), record.offset + 1)
+    return found

@@ -109,6 +109,26 @@ class OrgTree:
             return on
         return unit.valid_to - dt.timedelta(days=1)
 
+    def in_force_for(self, code: str, on: dt.date) -> str | None:
+        """The unit that stands for ``code`` on ``on``: ``code`` while it is in force; after it
+        ended, the successor its last version names (and that one's successor, and so on), so
+        what still refers to an old unit counts where the old unit went. None when nothing
+        stands for it (never in force by then, or ended without a successor)."""
+        seen: set[str] = set()
+        current = code
+        while current not in seen:
+            if self._find(current, on) is not None:
+                return current
+            seen.add(current)
+            last = self.last_in_force(current, on)
+            if last is None:
+                return None
+            version = self._find(current, last)
+            if version is None or version.successor is None:
+                return None
+            current = version.successor
+        return None
+
     def is_facility(self, code: str, on: dt.date) -> bool:
         unit = self._find(code, on)
         return unit is not None and unit.level == "facility"
@@ -224,6 +244,8 @@ def _check_links(
                 problems.append(
                     f"{_label(unit)}: a {unit.level} cannot be under {parent.level} {_label(parent)}"
                 )
+        if unit.successor is not None:
+            problems += _successor_problems(unit, index)
         if unit.region is not None:
             for region in _linked(unit, unit.region, "region", index, problems):
                 if region.level != "facility":
@@ -232,6 +254,28 @@ def _check_links(
                         "not a facility"
                     )
     return problems
+
+
+def _successor_problems(
+    unit: OrgUnit, index: Mapping[str, tuple[list[dt.date], list[OrgUnit]]]
+) -> list[str]:
+    if unit.valid_to is None:
+        return [f"{_label(unit)}: names successor {unit.successor} but does not end"]
+    entry = index.get(unit.code)
+    if entry is not None and any(v.valid_from >= unit.valid_to for v in entry[1]):
+        return [f"{_label(unit)}: names successor {unit.successor} but its code goes on"]
+    found = index.get(unit.successor or "")
+    if found is None:
+        return [f"{_label(unit)}: successor {unit.successor} does not exist"]
+    successor = next((v for v in found[1] if _in_force(v, unit.valid_to)), None)
+    if successor is None:
+        return [
+            f"{_label(unit)}: successor {unit.successor} is not in force on "
+            f"{unit.valid_to.isoformat()}, the day it takes over"
+        ]
+    if (successor.level == "facility") != (unit.level == "facility"):
+        return [f"{_label(unit)}: successor {_label(successor)} is a {successor.level}"]
+    return []
 
 
 def _linked(

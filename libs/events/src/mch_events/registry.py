@@ -156,6 +156,14 @@ EVENT_TYPES: dict[str, EventType] = {
             "Two person records were found to be one person.",
         ),
         _t(
+            "vn.mch.records.person-erased.v1",
+            records.PersonErased,
+            topics.RECORDS,
+            "person_id",
+            "A person was anonymised on a lawful request; every service drops or anonymises what "
+            "it holds about them.",
+        ),
+        _t(
             "vn.mch.records.orgunit.v1",
             records.OrgUnit,
             topics.RECORDS,

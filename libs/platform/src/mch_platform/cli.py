@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 
+from .reporting_cli import app as reporting_app
 from .services import SERVICES, ServiceSpec
 
 app = typer.Typer(
@@ -20,6 +21,9 @@ schemas_app = typer.Typer(
     help="Event contract schemas (JSON Schema, AsyncAPI).", no_args_is_help=True
 )
 app.add_typer(schemas_app, name="schemas")
+app.add_typer(
+    reporting_app, name="reporting", help="Reporting tools (rebuilding its tables from the log)."
+)
 
 ServiceName = Annotated[str, typer.Argument(help="records, immunization, growth or reporting")]
 

@@ -7,6 +7,7 @@ PostgreSQL fails the run; elsewhere the tests that need it are skipped with the 
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import datetime as dt
 import importlib
@@ -21,7 +22,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from pathlib import Path
 
 import httpx
@@ -199,6 +200,46 @@ async def running(
             transport=transport, base_url=f"http://{service}", headers=bearer()
         ) as client:
             yield app, client
+
+
+@contextlib.asynccontextmanager
+async def running_platform(
+    names: Iterable[str], *, data_dir: Path, bootstrap_servers: str, tokenless: bool = False
+) -> AsyncIterator[dict[str, httpx.AsyncClient]]:
+    """Several services in this process on SQLite under ``data_dir``, as the platform runs them
+    (immunization forecasting again every half second), with a client each: one that sends a
+    token every role and the whole country allow, or (``tokenless``) none unless asked."""
+    clients: dict[str, httpx.AsyncClient] = {}
+    async with contextlib.AsyncExitStack() as stack:
+        for name in names:
+            started = (
+                running(
+                    name,
+                    database_url=f"sqlite:///{data_dir}/{name}.db",
+                    bootstrap_servers=bootstrap_servers,
+                    reforecast_interval_seconds=0.5,
+                )
+                if name == "immunization"
+                else running(
+                    name,
+                    database_url=f"sqlite:///{data_dir}/{name}.db",
+                    bootstrap_servers=bootstrap_servers,
+                )
+            )
+            _, client = await stack.enter_async_context(started)
+            if tokenless:
+                client.headers.clear()
+            clients[name] = client
+        yield clients
+
+
+async def until(check: Callable[[], Awaitable[bool]], seconds: float = 90.0) -> None:
+    """Wait for ``check`` to hold, polling; fail after ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while not await check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {seconds} s")
+        await asyncio.sleep(0.2)
 
 
 def free_base_port() -> int:

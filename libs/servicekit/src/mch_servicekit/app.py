@@ -26,7 +26,14 @@ from sqlalchemy import Engine
 
 from mch_events import topics
 from mch_events.broker import KafkaSettings, ResetBeyondEnd, TopicGuard, make_broker
-from mch_events.consume import DEFAULT_RETRY, ApplyFn, BatchSummary, Retry, consume_batch
+from mch_events.consume import (
+    DEFAULT_RETRY,
+    ApplyFn,
+    BatchSummary,
+    PositionsFn,
+    Retry,
+    consume_batch,
+)
 from mch_events.deadletter import DeadLetters
 from mch_events.outbox import OutboxRelay
 from mch_events.telemetry import setup_tracing
@@ -77,17 +84,30 @@ class ServiceContext:
         """Run ``job`` every ``seconds`` while the service runs (errors are logged, not fatal)."""
         self.periodic.append((seconds, job))
 
-    def subscribe(self, *topic_names: str, apply: ApplyFn, retry: Retry = DEFAULT_RETRY) -> None:
+    def subscribe(
+        self,
+        *topic_names: str,
+        apply: ApplyFn,
+        retry: Retry = DEFAULT_RETRY,
+        positions: PositionsFn | None = None,
+    ) -> None:
         """Consume the topics in batches with the service's consumer group (``mch-<service>``),
         with ``consumer_concurrency`` consumers in this process; ``apply`` is called in a worker
         thread, in one transaction per batch, for each new event. A batch that fails as a whole is
-        tried again as ``retry`` says, then split."""
+        tried again as ``retry`` says, then split. ``positions`` is given, first in each
+        transaction, the log positions of what it applies."""
         count = self.settings.consumer_concurrency
         for number in range(1, count + 1):
-            self._subscribe_one(topic_names, apply, retry, f" #{number}" if count > 1 else "")
+            suffix = f" #{number}" if count > 1 else ""
+            self._subscribe_one(topic_names, apply, retry, positions, suffix)
 
     def _subscribe_one(
-        self, topic_names: Sequence[str], apply: ApplyFn, retry: Retry, suffix: str
+        self,
+        topic_names: Sequence[str],
+        apply: ApplyFn,
+        retry: Retry,
+        positions: PositionsFn | None,
+        suffix: str,
     ) -> None:
         group = f"mch-{self.name}"
         subscriber = self.broker.subscriber(
@@ -121,6 +141,7 @@ class ServiceContext:
                     apply=apply,
                     dead_letters=self.dead_letters,
                     retry=retry,
+                    positions=positions,
                 )
             finally:
                 progress.in_flight = 0

@@ -38,7 +38,20 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None
     cursor.close()
 
 
+def reads_only(engine: Engine) -> Engine:
+    """The same database and pool, for transactions that only read. On SQLite they start deferred:
+    in WAL mode they read a snapshot beside a writer instead of queueing for the write lock, so a
+    long consumer batch never makes an answer wait (nor fail once the busy timeout is over)."""
+    return engine.execution_options(**{_READS_ONLY: True})
+
+
+_READS_ONLY = "mch_reads_only"
+
+
 def _sqlite_begin(connection: Connection) -> None:
+    if connection.get_execution_options().get(_READS_ONLY):
+        connection.exec_driver_sql("BEGIN")
+        return
     # A deferred transaction that reads, then writes after another writer committed, fails at once
     # with "database is locked" (SQLite cannot wait for that). Taking the write lock up front makes
     # concurrent transactions (consumer batches, the outbox relay, HTTP requests) queue instead.

@@ -40,6 +40,7 @@ from mch_servicekit.access import (
 )
 from mch_servicekit.access.audit import log_access
 from mch_servicekit.app import ServiceContext, context_of
+from mch_servicekit.erasure import refuse_erased
 from mch_servicekit.guards import SafeJSONRoute
 
 MAX_ITEMS: Final = 10_000
@@ -275,6 +276,8 @@ def _known_child(ctx: ServiceContext, child_id: UUID, who: Principal) -> process
     log_access(ctx.engine, SERVICE, who, "read_growth", [str(child_id)], outcome=outcome)
     if not decision.allowed:
         raise refuse(decision)
+    with Session(ctx.engine) as session:
+        refuse_erased(session, SERVICE, str(child_id))
     return series
 
 

@@ -22,6 +22,7 @@ from mch_events.contracts.common import SexCode
 from mch_events.contracts.results import EventResult
 from mch_events.envelope import CloudEvent, new_event
 from mch_events.orgtree import OrgTree, OrgTreeError
+from mch_servicekit.erasure import remember
 
 from .domain.nutrition import (
     Assessment,
@@ -50,6 +51,8 @@ def apply(session: Session, event: CloudEvent, data: BaseModel) -> EventResult:
             _child(session, data)
         case r.OrgUnit():
             _orgunit(session, data)
+        case r.PersonErased():
+            remember(session, _SERVICE, data)
     return EventResult(id=event.id, status="accepted")
 
 

@@ -10,6 +10,7 @@ from sqlmodel import Field, SQLModel
 from mch_events.idempotency import processed_table
 from mch_events.outbox import outbox_table
 from mch_servicekit.access.audit import access_log_table
+from mch_servicekit.erasure import erasure_table
 
 SERVICE = "growth"
 """The name the service's outbox and processed-event tables carry (``growth_outbox``, ...)."""
@@ -66,6 +67,7 @@ MODELS: list[type[SQLModel]] = [
     GrowthOrgUnit,
     GrowthVisit,
     access_log_table(SERVICE),
+    erasure_table(SERVICE),
     processed_table(SERVICE),
     outbox_table(SERVICE),
 ]

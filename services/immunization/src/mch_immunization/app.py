@@ -6,13 +6,14 @@ import datetime as dt
 from collections.abc import Callable
 
 from fastapi import FastAPI
+from fastapi.responses import HTMLResponse
 
 from mch_events.broker import KafkaSettings
 from mch_servicekit.access.audit import access_log_router
 from mch_servicekit.app import ServiceContext, create_service
 from mch_servicekit.guards import check_routes
 
-from . import handlers, resync
+from . import defaulters_page, handlers, resync
 from .api import create_router
 from .catalog import ScheduleBook
 from .forecasting import Forecaster, today_in_vietnam
@@ -61,6 +62,14 @@ def create_app(
         )
     )
     app.include_router(access_log_router("immunization"))
+    app.add_api_route(
+        "/lists/defaulters", _signed_in_defaulters, methods=["GET"], include_in_schema=False
+    )
     # Its routers need the service's objects, so they come after create_service's own check.
     check_routes(app)
     return app
+
+
+def _signed_in_defaulters() -> HTMLResponse:
+    """The dashboard's link to the printable defaulter list (see ``SIGNED_IN_PAGE``)."""
+    return HTMLResponse(defaulters_page.SIGNED_IN_PAGE)

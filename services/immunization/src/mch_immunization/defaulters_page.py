@@ -148,3 +148,42 @@ def to_html(orgunit: str, name: str, as_of: dt.date, communes: Sequence[CommuneD
         "<b>Người lập danh sách</b><br><i>(Ký, ghi rõ họ tên)</i></div></div>"
         "</body></html>"
     )
+
+
+SIGNED_IN_PAGE = """<!doctype html>
+<html lang="vi"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Danh sách trẻ quá hạn tiêm chủng</title></head>
+<body><p id="status">Đang tải danh sách…</p>
+<script>
+(async () => {
+  const status = document.getElementById("status");
+  const token = new URLSearchParams(location.hash.slice(1)).get("token");
+  // The token leaves the address bar, the history and any printout at once.
+  history.replaceState(null, "", location.pathname + location.search);
+  if (!token) {
+    status.textContent =
+      "Chưa đăng nhập: mở danh sách từ bảng điều khiển. / Not signed in: open it from the dashboard.";
+    return;
+  }
+  const query = new URLSearchParams(location.search);
+  query.set("format", "html");
+  const response = await fetch("/v1/defaulters?" + query, {
+    headers: { authorization: "Bearer " + token, accept: "text/html" },
+  });
+  if (!response.ok) {
+    let reason = "";
+    try { reason = (await response.json()).detail; } catch (_) { /* not JSON */ }
+    status.textContent = "Lỗi " + response.status + (reason ? ": " + reason : "");
+    return;
+  }
+  const page = await response.text();
+  document.open();
+  document.write(page);
+  document.close();
+})();
+</script></body></html>
+"""
+"""What a browser opens from the dashboard, with the user's token in the URL fragment: a link
+cannot carry a bearer header, and a fragment never reaches a server or its logs. The page holds
+no data; it asks for the list with the token and shows it in its place."""

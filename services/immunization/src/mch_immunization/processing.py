@@ -16,9 +16,11 @@ from mch_events.contracts import records as r
 from mch_events.contracts.results import EventResult
 from mch_events.envelope import CloudEvent
 from mch_events.registry import event_type_for
+from mch_servicekit.erasure import remember
 
 from .orgunits import OrgUnits
 from .storage import (
+    SERVICE,
     ImmunizationBirth,
     ImmunizationDose,
     ImmunizationMerge,
@@ -71,6 +73,8 @@ class RecordsConsumer:
                 changed = self._merge(session, str(data.duplicate_id), str(data.surviving_id))
             case r.OrgUnit():
                 self._orgunits.store(session, data)
+            case r.PersonErased():
+                remember(session, SERVICE, data)
         if changed is None:
             return EventResult(id=event.id, status="stale")
         if changed:

@@ -25,6 +25,7 @@ from mch_servicekit.access import (
     refuse,
 )
 from mch_servicekit.access.audit import log_access
+from mch_servicekit.erasure import not_erased, refuse_erased
 from mch_servicekit.guards import SafeJSONRoute
 
 from . import defaulters_page
@@ -102,6 +103,8 @@ def create_service_router(
         log_access(engine, SERVICE, who, "read_immunizations", [person_id], outcome=outcome)
         if not decision.allowed:
             raise refuse(decision)
+        with Session(engine) as session:
+            refuse_erased(session, SERVICE, person_id)
         return found
 
     @router.get(
@@ -225,7 +228,19 @@ def _overdue_in_subtree(
         if not decision.allowed:
             return tree, unit, decision, []
         codes = [orgunit, *(u.code for u in tree.subtree(orgunit, day))]
-        return tree, unit, decision, _overdue_on(session, codes, day)
+        # People still recorded at a unit that has ended (a commune merged in 2025) live, from
+        # its end on, in the successor it names: they are listed there, under that unit.
+        here = set(codes)
+        stands_for = {
+            v.code: successor
+            for v in tree.versions()
+            if v.code not in here
+            and (successor := tree.in_force_for(v.code, day)) is not None
+            and successor in here
+        }
+        rows = _overdue_on(session, [*codes, *sorted(stands_for)], day)
+        moved = [r._replace(residence=stands_for.get(r.residence, r.residence)) for r in rows]
+        return tree, unit, decision, moved
 
 
 def _overdue_on(session: Session, codes: list[str], day: dt.date) -> list[OverdueRow]:
@@ -240,6 +255,8 @@ def _overdue_on(session: Session, codes: list[str], day: dt.date) -> list[Overdu
                 col(overdue.residence).in_(codes[start : start + _IN_CHUNK]),
                 col(overdue.since) <= day,
                 or_(col(overdue.until).is_(None), col(overdue.until) > day),
+                # Nobody can reach an erased person: a list names no one it cannot serve.
+                not_erased(SERVICE, col(overdue.person_id)),
             )
         )
         for dose, role, birth_date in session.exec(query).all():

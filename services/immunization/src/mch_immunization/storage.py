@@ -12,6 +12,7 @@ from sqlmodel import Field, SQLModel
 from mch_events.idempotency import processed_table
 from mch_events.outbox import outbox_table
 from mch_servicekit.access.audit import access_log_table
+from mch_servicekit.erasure import erasure_table
 
 SERVICE = "immunization"
 """The name the service's outbox and processed-event tables carry (``immunization_outbox``, ...)."""
@@ -137,6 +138,7 @@ MODELS: list[type[SQLModel]] = [
     ImmunizationOrgUnit,
     ImmunizationSchedule,
     access_log_table(SERVICE),
+    erasure_table(SERVICE),
     processed_table(SERVICE),
     outbox_table(SERVICE),
 ]

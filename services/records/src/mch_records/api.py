@@ -314,6 +314,7 @@ class OrgUnitView(OrgUnitRef):
     kind: str | None = None
     region: str | None = None
     illustrative: bool = False
+    successor: str | None = None
 
 
 def _on(on: dt.date | None, gate: Gate) -> dt.date:

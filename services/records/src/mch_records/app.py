@@ -8,10 +8,11 @@ from collections.abc import Callable
 from fastapi import FastAPI
 
 from mch_events.broker import KafkaSettings
+from mch_events.claims import load_keys
 from mch_servicekit.app import create_service
 
 from . import api, handlers, people_api, resync
-from .processing import Gate, OrgUnits, utc_today
+from .processing import ClaimedGate, Gate, OrgUnits, utc_today
 from .settings import RecordsSettings
 
 
@@ -32,7 +33,16 @@ def create_app(
     )
     ctx = app.state.ctx
     gate = Gate(OrgUnits(ctx.engine), hold_for=dt.timedelta(days=settings.hold_days), today=today)
-    handlers.register(ctx, gate, held_check_seconds=settings.held_check_seconds)
+    inbound = (
+        ClaimedGate(gate, _facility_keys(settings)) if settings.require_facility_claims else gate
+    )
+    handlers.register(ctx, gate, held_check_seconds=settings.held_check_seconds, inbound=inbound)
     ctx.republishes(resync.republish)
     app.state.gate = gate
     return app
+
+
+def _facility_keys(settings: RecordsSettings) -> dict[str, list[bytes]]:
+    if settings.facility_keys_file is None:
+        raise ValueError("REQUIRE_FACILITY_CLAIMS needs FACILITY_KEYS_FILE")
+    return load_keys(settings.facility_keys_file)

@@ -14,12 +14,20 @@ from mch_events.contracts.results import Problem
 from mch_events.envelope import CloudEvent, EventError, loads_json
 from mch_servicekit.app import ServiceContext
 
-from .processing import Gate
+from .processing import ClaimedGate, Gate
 from .rejections import record_rejection, resolve_rejections
 
 
-def register(ctx: ServiceContext, gate: Gate, *, held_check_seconds: float) -> None:
-    ctx.subscribe(topics.FACILITY_EVENTS, apply=gate)
+def register(
+    ctx: ServiceContext,
+    gate: Gate,
+    *,
+    held_check_seconds: float,
+    inbound: Gate | ClaimedGate | None = None,
+) -> None:
+    """``inbound``: what facility events from Kafka pass first (the gate itself unless signed
+    facility claims are required)."""
+    ctx.subscribe(topics.FACILITY_EVENTS, apply=inbound or gate)
 
     async def keep_rejections(summary: BatchSummary) -> None:
         if summary.rejected or summary.count("accepted"):

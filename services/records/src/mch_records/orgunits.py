@@ -63,7 +63,8 @@ def import_versions(session: Session, units: list[OrgUnit], *, source: str) -> I
 
 
 def in_dependency_order(units: list[OrgUnit]) -> list[OrgUnit]:
-    """Parents and regional centres before the units that refer to them (stable otherwise)."""
+    """Parents, regional centres and successors before the units that refer to them (stable
+    otherwise): a reader's tree is whole after each version it receives."""
     pending = list(units)
     known = {u.code for u in units}
     placed: set[str] = set()
@@ -72,7 +73,11 @@ def in_dependency_order(units: list[OrgUnit]) -> list[OrgUnit]:
         ready = [
             u
             for u in pending
-            if all(ref in placed or ref not in known for ref in (u.parent, u.region) if ref)
+            if all(
+                ref in placed or ref not in known
+                for ref in (u.parent, u.region, u.successor)
+                if ref
+            )
         ]
         if not ready:  # a cycle: the tree check reports it; keep the rest as given
             ready = pending

@@ -13,13 +13,15 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Query
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlmodel import Session, col, select
 
 from mch_events.contracts.common import Role
 from mch_servicekit.access import (
     Action,
     ChangesNamed,
+    ErasesNamed,
+    ExportsNamed,
     Principal,
     ReadsAudit,
     ReadsNamed,
@@ -28,6 +30,7 @@ from mch_servicekit.access import (
 )
 from mch_servicekit.access.audit import purpose_of
 from mch_servicekit.app import ServiceContext, context_of
+from mch_servicekit.erasure import GONE
 from mch_servicekit.guards import SafeJSONRoute
 
 from .api import GateDep
@@ -37,6 +40,7 @@ from .duplicates import DuplicateView, dismiss, find_duplicates
 from .handbook import NotFound, handbook_of
 from .merging import MergeRefused, MergeResult, merge
 from .storage import AccessLog, Person
+from .subject import ErasureResult, NoPerson, PersonExport, erase_person, export_person
 
 router = APIRouter(route_class=SafeJSONRoute)
 Ctx = Annotated[ServiceContext, Depends(context_of)]
@@ -89,6 +93,10 @@ def _read_handbook(
         _check_access(
             session, gate, who, Action.READ_NAMED, [str(person_id)], "read_handbook", purpose
         )
+        person = session.get(Person, str(person_id))
+        if person is not None and person.erased_on is not None:
+            # Like every service's named views: an erased person is served to no one by id.
+            raise HTTPException(410, f"{GONE} (person {person_id})")
         try:
             view = handbook_of(session, str(person_id), role, gate.today())
         except NotFound as exc:
@@ -197,6 +205,79 @@ async def merge_persons(
         result = await asyncio.to_thread(run)
     except MergeRefused as exc:
         raise HTTPException(exc.status, str(exc)) from exc
+    ctx.relay.wake()
+    return result
+
+
+@router.get("/v1/people/{person_id}/export", response_model=PersonExport, tags=["people"])
+def export(
+    person_id: uuid.UUID, ctx: Ctx, gate: GateDep, who: ExportsNamed, purpose: Purpose = None
+) -> PersonExport:
+    """Everything records holds about a person (subject access request, JSON): the person, their
+    residences, pregnancies, visits, deliveries and doses, voids, merged records, children's ids,
+    rejected and held events naming them, and every access-log entry about them (this export's
+    included). Data managers of the area where the person lives."""
+    with Session(ctx.engine) as session:
+        _check_access(session, gate, who, Action.EXPORT_NAMED, [str(person_id)], "export", purpose)
+        log_access(
+            session,
+            who.subject,
+            "export",
+            str(person_id),
+            purpose=purpose_of(who, purpose) or "subject_access",
+        )
+        session.flush()
+        try:
+            answer = export_person(session, str(person_id))
+        except NoPerson as exc:
+            raise HTTPException(404, str(exc)) from exc
+        session.commit()
+    return answer
+
+
+class ErasureRequest(BaseModel):
+    reason: str = Field(
+        min_length=3,
+        max_length=200,
+        description="the lawful request this erasure carries out (kept in the access log)",
+    )
+
+
+@router.post("/v1/people/{person_id}/erase", response_model=ErasureResult, tags=["people"])
+async def erase(
+    person_id: uuid.UUID,
+    request: ErasureRequest,
+    ctx: Ctx,
+    gate: GateDep,
+    who: ErasesNamed,
+) -> ErasureResult:
+    """Anonymise a person on a lawful request: identifiers cleared here (and on the records merged
+    into them), rejected events naming them deleted, ``PersonErased`` published so every service
+    drops or anonymises what it holds. Pseudonymous clinical facts stay for the aggregates (see the
+    README). Erasing again changes nothing. Data managers of the area, operators."""
+    today = gate.today()
+
+    def run() -> ErasureResult:
+        with Session(ctx.engine) as session:
+            _check_access(
+                session, gate, who, Action.ERASE_NAMED, [str(person_id)], "erase", "lawful_request"
+            )
+            try:
+                result = erase_person(session, str(person_id), today)
+            except NoPerson as exc:
+                raise HTTPException(404, str(exc)) from exc
+            log_access(
+                session,
+                who.subject,
+                "erase",
+                str(person_id),
+                f"{result.status}: {request.reason}",
+                purpose="lawful_request",
+            )
+            session.commit()
+        return result
+
+    result = await asyncio.to_thread(run)
     ctx.relay.wake()
     return result
 

@@ -14,6 +14,7 @@ from sqlalchemy import Engine, or_
 from sqlmodel import Session, col, select
 
 from mch_events import idempotency
+from mch_events.claims import FacilityKeys, claim_problems
 from mch_events.contracts import facility as f
 from mch_events.contracts import records as r
 from mch_events.contracts.results import EventResult, Problem, ReasonCode
@@ -243,3 +244,23 @@ class Gate:
             session.delete(row)
             out.append((event, problem))
         return out
+
+
+@dataclass
+class ClaimedGate:
+    """The gate for facility events from Kafka when signed facility claims are required: an event
+    whose claim is missing, not signed by its facility's credential, or for another facility
+    than its ``source`` or ``data.facility`` is rejected with ``not_authorized`` (and
+    dead-lettered and kept with the rejections, like every rejection) before it changes anything."""
+
+    gate: Gate
+    keys: FacilityKeys
+
+    def __call__(self, session: Session, event: CloudEvent, data: BaseModel) -> EventResult:
+        problems = claim_problems(event, self.keys)
+        if problems:
+            raise EventError(problems)
+        return self.gate(session, event, data)
+
+    def prepare(self, session: Session, events: Sequence[CloudEvent]) -> None:
+        self.gate.prepare(session, events)

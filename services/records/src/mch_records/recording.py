@@ -128,11 +128,12 @@ def _registration(
             person.mother_id = known.resolve(mother) if mother else None
         person.birth_date = data.birth_date
         person.registered_on = decided.registered_on
-    person.full_name = data.full_name
-    person.name_key = name_key(data.full_name)
-    if isinstance(data, f.MotherRegistered):
-        for name in _MOTHER_ONLY:
-            setattr(person, name, getattr(data, name))
+    if person.erased_on is None:  # an erased person's identifiers never come back
+        person.full_name = data.full_name
+        person.name_key = name_key(data.full_name)
+        if isinstance(data, f.MotherRegistered):
+            for name in _MOTHER_ONLY:
+                setattr(person, name, getattr(data, name))
     person.registration_revision = event.revision
     person.revision = max(event.revision, _birth_revision(known, person))
     person.source = event.source

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from mch_servicekit.settings import ServiceSettings
 
 
@@ -12,3 +14,10 @@ class RecordsSettings(ServiceSettings):
     held_check_seconds: float = 30.0
     """How often held events are retried (their reference may have come in another transaction)
     and expired ones dead-lettered."""
+    require_facility_claims: bool = False
+    """Reject (and dead-letter) every Kafka event without a valid signed facility claim whose
+    facility is the event's ``source`` and ``data.facility`` (``mch_events.claims``). HTTP
+    submissions are authorised by their token instead."""
+    facility_keys_file: Path | None = None
+    """The facilities' claim secrets: ``{"TYT-38004": "secret", ...}`` (a list while rotating).
+    Required when claims are."""

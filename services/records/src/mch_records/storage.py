@@ -58,6 +58,9 @@ class Person(SQLModel, table=True):
     ethnicity: str | None = Field(default=None, max_length=200)
     source: str = Field(max_length=32)
     updated_at: dt.datetime = Field(default_factory=_now)
+    erased_on: dt.date | None = None
+    """Anonymised on a lawful request that day (``subject``): identifiers are cleared and a
+    registration arriving later brings none back."""
 
 
 class Residence(SQLModel, table=True):
@@ -184,6 +187,7 @@ class OrgUnitVersion(SQLModel, table=True):
     kind: str | None = Field(default=None, max_length=32)
     region: str | None = Field(default=None, max_length=32)
     illustrative: bool = False
+    successor: str | None = Field(default=None, max_length=32)
 
 
 MODELS: list[type[SQLModel]] = [

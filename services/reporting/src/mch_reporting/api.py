@@ -34,11 +34,18 @@ class IndicatorView(BaseModel):
     sex: Literal["M", "F"] | None = Field(
         default=None, description="absent on the total row; M or F on the rows by sex"
     )
-    numerator: int
+    numerator: int | None = Field(description="null only on a suppressed cell")
     denominator: int | None = Field(
-        description="null for a count, and for population denominators in the facility view"
+        description="null for a count, for population denominators in the facility view, and on "
+        "a suppressed cell"
     )
     value: float | None
+    suppressed: bool = Field(
+        default=False,
+        description="too few people (more than none, fewer than the configured minimum, in the "
+        "numerator or denominator) to show a reader without named access to the org unit: "
+        "numerator, denominator and value are null",
+    )
     as_of: dt.datetime | None = Field(
         description="when the newest event counted in this value was applied (null: none)"
     )
@@ -63,6 +70,7 @@ class IndicatorView(BaseModel):
             value=v.value,
             as_of=v.as_of,
             rules=v.rules,
+            suppressed=v.suppressed,
         )
 
 
@@ -158,12 +166,7 @@ def get_indicators(
 ) -> IndicatorsResponse:
     """Indicator values for an org unit and period: numerators and denominators summed up the
     org-unit tree in force on each contact's date, the ratio computed last."""
-    p, wanted = _period(period), _indicators(indicator)
-    tree = _tree(facts)
-    _check(tree, orgunit, p, view)
-    _may_read(who, tree, orgunit, p)
-    values = facts.values([orgunit], p, view, wanted, tree)[orgunit]
-    return _answer(orgunit, p, view, values)
+    return unit_answer(facts, who, orgunit, _period(period), view, indicator)
 
 
 @router.get("/v1/indicators/children", response_model=ChildrenResponse, tags=["indicators"])
@@ -177,12 +180,33 @@ def get_children_indicators(
 ) -> ChildrenResponse:
     """The same answer for each org unit directly under ``orgunit`` during the period (for
     drill-down in one call); facilities are listed in the facility view only."""
-    p, wanted = _period(period), _indicators(indicator)
+    return children_answer(facts, who, orgunit, _period(period), view, indicator)
+
+
+def unit_answer(
+    facts: Facts, who: Principal, orgunit: str, p: Period, view: View, indicator: list[str]
+) -> IndicatorsResponse:
+    """The answer of ``/v1/indicators``, which the exports carry too: refusals, access and
+    the rows are decided here once."""
+    wanted = _indicators(indicator)
+    tree = _tree(facts)
+    _check(tree, orgunit, p, view)
+    _may_read(who, tree, orgunit, p)
+    shown = facts.disclosure(who, tree, p)
+    values = facts.values([orgunit], p, view, wanted, tree, disclosure=shown)[orgunit]
+    return _answer(orgunit, p, view, values)
+
+
+def children_answer(
+    facts: Facts, who: Principal, orgunit: str, p: Period, view: View, indicator: list[str]
+) -> ChildrenResponse:
+    """The answer of ``/v1/indicators/children``, which the exports carry too."""
+    wanted = _indicators(indicator)
     tree = _tree(facts)
     _check(tree, orgunit, p, view)
     _may_read(who, tree, orgunit, p)
     below = units_below(tree, orgunit, p, view)
-    values = facts.values(below, p, view, wanted, tree)
+    values = facts.values(below, p, view, wanted, tree, disclosure=facts.disclosure(who, tree, p))
     return ChildrenResponse(
         orgunit=orgunit,
         period=p.code,
@@ -220,7 +244,8 @@ def get_series(
     _check(tree, orgunit, span, view)
     _may_read(who, tree, orgunit, span)
     in_force = [m for m in months if refusal(tree, orgunit, m, view) is None]
-    answers = facts.values_over([orgunit], in_force, view, wanted, tree)
+    shown = facts.disclosure(who, tree, span)
+    answers = facts.values_over([orgunit], in_force, view, wanted, tree, disclosure=shown)
     points = [
         SeriesPoint(period=month.code, **IndicatorView.of(v).model_dump())
         for month in in_force

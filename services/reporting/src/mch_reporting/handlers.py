@@ -6,8 +6,12 @@ from mch_events import topics
 from mch_servicekit.app import ServiceContext
 
 from .processing import Facts
+from .storage import advance_positions
+
+TOPICS = (topics.RECORDS, topics.GROWTH, topics.IMMUNIZATION)
+"""What reporting consumes (and a rebuild replays)."""
 
 
 def register(ctx: ServiceContext, facts: Facts) -> None:
-    ctx.subscribe(topics.RECORDS, topics.GROWTH, topics.IMMUNIZATION, apply=facts.apply)
+    ctx.subscribe(*TOPICS, apply=facts, positions=advance_positions)
     ctx.on_batch.append(facts.after_batch)

@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 from uuid import UUID
 
 from pydantic import BaseModel
-from sqlalchemy import Engine
+from sqlalchemy import Engine, inspect
 from sqlmodel import Session, SQLModel, select
 
 from mch_events.consume import BatchSummary
@@ -20,9 +20,12 @@ from mch_events.contracts import immunization as i
 from mch_events.contracts import records as r
 from mch_events.contracts.common import Revisioned
 from mch_events.contracts.results import EventResult
-from mch_events.envelope import CloudEvent
+from mch_events.envelope import CloudEvent, EventError, parse_data
 from mch_events.orgtree import OrgTree
+from mch_servicekit.access import DEFAULT_MINIMUM, Principal
+from mch_servicekit.db import reads_only
 
+from .domain.disclosure import Disclosure, disclose, for_reader
 from .domain.growth_indicators import GROWTH_INDICATORS, growth_counts
 from .domain.immunization_indicators import CODES as IMMUNIZATION_CODES
 from .domain.immunization_indicators import immunization_counts
@@ -49,15 +52,51 @@ from .storage import (
 class Facts:
     """Applies events to the reporting tables and answers the questions indicators ask."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, *, small_cell_minimum: int = DEFAULT_MINIMUM) -> None:
         self._engine = engine
+        self.small_cell_minimum = small_cell_minimum
         self.read = FactsReader(engine)
         self._tree: OrgTree | None = None
         self._tree_changed = False
         self._lock = threading.Lock()
 
-    # -- writing (consume.ApplyFn) ---------------------------------------------------------------
+    # -- writing (consume.BatchApply) ------------------------------------------------------------
+    def __call__(self, session: Session, event: CloudEvent, data: BaseModel) -> EventResult:
+        return self.apply(session, event, data)
+
+    def prepare(self, session: Session, events: Sequence[CloudEvent]) -> None:
+        """Load, in a few queries, the rows the batch's events will change: ``apply`` then finds
+        them (and the ones it adds) without a query, and the batch is written at its end."""
+        wanted: dict[type[SQLModel], set[tuple[Any, ...]]] = {}
+        for event in events:
+            try:
+                data = parse_data(event)
+            except EventError:
+                continue  # rejected when applied
+            for model, key in _touched(data):
+                wanted.setdefault(model, set()).add(key)
+        rows: dict[tuple[type[SQLModel], tuple[Any, ...]], SQLModel | None] = {}
+        for model, keys in wanted.items():
+            rows.update(dict.fromkeys(((model, k) for k in keys), None))
+            first = next(iter(model.__table__.primary_key.columns))  # type: ignore[attr-defined]
+            leading = sorted({k[0] for k in keys})
+            for start in range(0, len(leading), _IN_CHUNK):
+                chunk = leading[start : start + _IN_CHUNK]
+                for row in session.exec(select(model).where(first.in_(chunk))):
+                    key = tuple(inspect(row).identity or ())
+                    if key in keys:
+                        rows[(model, key)] = row
+        session.info[_ROWS] = rows
+
     def apply(self, session: Session, event: CloudEvent, data: BaseModel) -> EventResult:
+        try:
+            return self._apply(session, event, data)
+        except Exception:
+            # Its savepoint is rolled back: what was kept for the batch may be stale.
+            session.info.pop(_ROWS, None)
+            raise
+
+    def _apply(self, session: Session, event: CloudEvent, data: BaseModel) -> EventResult:
         match data:
             case r.OrgUnit():
                 self._orgunit(session, data)
@@ -146,14 +185,8 @@ class Facts:
         )
 
     def _status(self, session: Session, data: i.ImmunizationStatusChanged) -> None:
-        key = (
-            str(data.person_id),
-            data.status,
-            data.vaccine or "",
-            data.dose or 0,
-            str(data.birth_id) if data.birth_id else "",
-        )
-        row = session.get(ReportingImmunizationFact, key) or ReportingImmunizationFact(
+        key = _status_key(data)
+        row = _get(session, ReportingImmunizationFact, key) or ReportingImmunizationFact(
             person_id=key[0],
             status=key[1],
             vaccine=key[2],
@@ -167,7 +200,7 @@ class Facts:
         row.holds, row.since, row.until = data.holds, data.since, data.until
         row.population, row.schedule_version = data.population, data.schedule_version
         row.applied_at = _now()
-        session.add(row)
+        _keep(session, row, key)
 
     def _mother(self, session: Session, data: r.PersonState) -> None:
         _upsert(
@@ -223,10 +256,10 @@ class Facts:
         )
 
     def _orgunit(self, session: Session, data: r.OrgUnit) -> None:
-        row = session.get(ReportingOrgUnit, (data.code, data.valid_from))
+        row = _get(session, ReportingOrgUnit, (data.code, data.valid_from))
         row = row or ReportingOrgUnit(code=data.code, valid_from=data.valid_from, version="")
         row.version = data.model_dump_json()
-        session.add(row)
+        _keep(session, row, (data.code, data.valid_from))
         self._tree_changed = True
 
     async def after_batch(self, _summary: BatchSummary) -> None:
@@ -237,8 +270,13 @@ class Facts:
             with self._lock:
                 self._tree = None
 
+    def forget_tree(self) -> None:
+        """The tables were replaced (a rebuild): read the tree again."""
+        with self._lock:
+            self._tree = None
+
     def _child(self, session: Session, data: r.PersonState) -> None:
-        row = session.get(ReportingChild, str(data.person_id))
+        row = _get(session, ReportingChild, str(data.person_id))
         if row is not None and data.revision < row.revision:
             return
         values: dict[str, Any] = {  # columns of several types, set by name on a new or stored row
@@ -254,7 +292,7 @@ class Facts:
         row = row or ReportingChild(child_id=str(data.person_id), **values)
         for name, value in values.items():
             setattr(row, name, value)
-        session.add(row)
+        _keep(session, row, str(data.person_id))
 
     def _care(
         self,
@@ -267,16 +305,16 @@ class Facts:
         facility: str | None = None,
     ) -> None:
         key = (str(record_id), str(person_id))
-        row = session.get(ReportingCare, key)
+        row = _get(session, ReportingCare, key)
         if row is not None and data.revision < row.revision:
             return
         row = row or ReportingCare(record_id=key[0], person_id=key[1], kind=kind, care_date=day)
         row.kind, row.care_date, row.facility = kind, day, facility
         row.revision, row.voided, row.applied_at = data.revision, data.voided, _now()
-        session.add(row)
+        _keep(session, row, key)
 
     def _growth(self, session: Session, data: g.GrowthAssessed) -> None:
-        row = session.get(ReportingGrowth, str(data.visit_id))
+        row = _get(session, ReportingGrowth, str(data.visit_id))
         if row is not None and data.revision < row.revision:
             return
 
@@ -303,16 +341,20 @@ class Facts:
         row = row or ReportingGrowth(visit_id=str(data.visit_id), **values)
         for name, value in values.items():
             setattr(row, name, value)
-        session.add(row)
+        _keep(session, row, str(data.visit_id))
 
     # -- reading ---------------------------------------------------------------------------------
     def tree(self) -> OrgTree:
         with self._lock:
             if self._tree is None:
-                with Session(self._engine) as session:
+                with Session(reads_only(self._engine)) as session:
                     rows = session.exec(select(ReportingOrgUnit.version)).all()
                 self._tree = OrgTree(r.OrgUnit.model_validate_json(v) for v in rows)
             return self._tree
+
+    def disclosure(self, reader: Principal, tree: OrgTree, period: Period) -> Disclosure:
+        """What ``reader`` may see of answers about ``period`` (pass it to ``values``)."""
+        return for_reader(reader, tree, period, minimum=self.small_cell_minimum)
 
     def values(
         self,
@@ -321,9 +363,14 @@ class Facts:
         view: View,
         indicators: Sequence[Indicator],
         tree: OrgTree,
+        *,
+        disclosure: Disclosure,
     ) -> dict[str, list[IndicatorValue]]:
-        """The values of ``indicators`` for each of ``orgunits``, from one read of the facts."""
-        return self.values_over(orgunits, [period], view, indicators, tree)[period.code]
+        """The values of ``indicators`` for each of ``orgunits``, from one read of the facts, as
+        the reader may see them."""
+        return self.values_over(orgunits, [period], view, indicators, tree, disclosure=disclosure)[
+            period.code
+        ]
 
     def values_over(
         self,
@@ -332,9 +379,14 @@ class Facts:
         view: View,
         indicators: Sequence[Indicator],
         tree: OrgTree,
+        *,
+        disclosure: Disclosure,
     ) -> dict[str, dict[str, list[IndicatorValue]]]:
         """The values of each period (by code), from one read of the facts of all of them: every
-        rule keeps to the period it is given, so facts of a wider span change nothing."""
+        rule keeps to the period it is given, so facts of a wider span change nothing.
+
+        Every answer to a request is made here, so small cells are suppressed here (after the
+        sums, see ``domain.disclosure``), whichever route or export asks."""
         if not periods:
             return {}
         span = Period("span", "month", min(p.start for p in periods), max(p.end for p in periods))
@@ -366,10 +418,80 @@ class Facts:
                 counts += immunization_counts(
                     period=period, facts=immunization, view=view, wanted=codes
                 )
-            answers[period.code] = aggregate(
-                counts, orgunits=orgunits, tree=tree, catalog=indicators, view=view
+            answers[period.code] = disclose(
+                aggregate(counts, orgunits=orgunits, tree=tree, catalog=indicators, view=view),
+                disclosure,
             )
         return answers
+
+
+_ROWS = "mch_reporting.rows"
+"""``session.info`` key of the rows a batch changes (see ``Facts.prepare``)."""
+_IN_CHUNK = 500
+
+
+def _get(session: Session, model: type[Row], key: Any) -> Row | None:
+    """``session.get`` through the rows kept for the batch, if any."""
+    rows = session.info.get(_ROWS)
+    if rows is None:
+        return session.get(model, key)
+    found = (model, key if isinstance(key, tuple) else (key,))
+    if found not in rows:
+        rows[found] = session.get(model, key)
+    row: Row | None = rows[found]
+    return row
+
+
+def _keep(session: Session, row: SQLModel, key: Any) -> None:
+    session.add(row)
+    rows = session.info.get(_ROWS)
+    if rows is not None:
+        rows[(type(row), key if isinstance(key, tuple) else (key,))] = row
+
+
+def _touched(data: BaseModel) -> list[tuple[type[SQLModel], tuple[Any, ...]]]:
+    """The rows ``Facts.apply`` reads and writes for ``data``, by primary key."""
+    match data:
+        case r.OrgUnit():
+            return [(ReportingOrgUnit, (data.code, data.valid_from))]
+        case r.PersonState() if data.role == "child":
+            return [(ReportingChild, (str(data.person_id),))]
+        case r.PersonState():
+            return [(ReportingMother, (str(data.person_id),))]
+        case g.GrowthAssessed():
+            return [(ReportingGrowth, (str(data.visit_id),))]
+        case r.ChildVisitRecorded():
+            return [
+                (ReportingCare, (str(data.visit_id), str(data.child_id))),
+                (ReportingVitaminA, (str(data.visit_id),)),
+            ]
+        case r.ImmunizationRecorded():
+            return [(ReportingCare, (str(data.immunization_id), str(data.person_id)))]
+        case r.PostnatalVisitRecorded():
+            care = [(ReportingCare, (str(data.visit_id), str(data.child_id)))]
+            return [*(care if data.child_id else []), (ReportingPostnatal, (str(data.visit_id),))]
+        case r.BirthRecorded():
+            return [
+                *((ReportingCare, (str(data.birth_id), str(b.child_id))) for b in data.babies),
+                (ReportingBirth, (str(data.birth_id),)),
+            ]
+        case r.PregnancyState():
+            return [(ReportingPregnancy, (str(data.pregnancy_id),))]
+        case i.ImmunizationStatusChanged():
+            return [(ReportingImmunizationFact, _status_key(data))]
+        case r.AntenatalVisitRecorded():
+            return [(ReportingAntenatal, (str(data.visit_id),))]
+    return []
+
+
+def _status_key(data: i.ImmunizationStatusChanged) -> tuple[str, str, str, int, str]:
+    return (
+        str(data.person_id),
+        data.status,
+        data.vaccine or "",
+        data.dose or 0,
+        str(data.birth_id) if data.birth_id else "",
+    )
 
 
 def _now() -> dt.datetime:
@@ -392,7 +514,7 @@ def _upsert(
     session: Session, model: type[Row], key: str, data: Revisioned, **values: object
 ) -> None:
     """Keep the highest revision of one record (an equal one is the same record again)."""
-    row = session.get(model, key)
+    row = _get(session, model, key)
     if row is not None and data.revision < row.revision:  # type: ignore[attr-defined]
         return
     values = {"revision": data.revision, "voided": data.voided, "applied_at": _now()} | values
@@ -402,4 +524,4 @@ def _upsert(
     else:
         for name, value in values.items():
             setattr(row, name, value)
-    session.add(row)
+    _keep(session, row, key)

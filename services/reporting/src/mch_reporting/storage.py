@@ -5,15 +5,18 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
-from sqlalchemy import ColumnElement, Engine, Index, and_, func, or_, union
+from sqlalchemy import BigInteger, ColumnElement, Connection, Engine, Index, and_, func, or_, union
 from sqlalchemy import select as select_columns
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Field, Session, SQLModel, col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
 from mch_events.idempotency import processed_table
 from mch_events.outbox import outbox_table
+from mch_servicekit.db import reads_only
 
 from .domain.growth_indicators import Child, Measured
 from .domain.immunization_indicators import DOSES, ImmunizationFacts, StatusFact
@@ -216,6 +219,18 @@ class ReportingImmunizationFact(SQLModel, table=True):
     __table_args__ = (Index("ix_reporting_immunization_fact_birth", "birth_id"),)
 
 
+class ReportingLogPosition(SQLModel, table=True):
+    """How far into each partition of the log the tables go: the offset after the last record
+    applied, written in the same transaction as what it applied (never lowered). A rebuild swaps
+    its tables in only when they go at least as far in every partition."""
+
+    __tablename__ = "reporting_log_position"
+
+    topic: str = Field(primary_key=True, max_length=249)
+    partition: int = Field(primary_key=True)
+    next_offset: int = Field(sa_type=BigInteger)
+
+
 MODELS: list[type[SQLModel]] = [
     ReportingImmunizationFact,
     ReportingMother,
@@ -228,19 +243,67 @@ MODELS: list[type[SQLModel]] = [
     ReportingChild,
     ReportingGrowth,
     ReportingCare,
+    ReportingLogPosition,
     processed_table(SERVICE),
     outbox_table(SERVICE),
 ]
 
+REBUILT: list[type[SQLModel]] = MODELS[: MODELS.index(ReportingLogPosition) + 1]
+"""What a rebuild makes afresh and swaps in: every table of facts, their log positions (and the
+event ids applied, ``processed_table(SERVICE)``, handled beside them); never the outbox."""
+
 
 DOSE_CODES = frozenset(DOSES)
+
+
+def advance_positions(session: Session, positions: Mapping[tuple[str, int], int]) -> None:
+    """Move the kept positions forward to ``positions`` (a position never goes back: a batch
+    consumed again after a rebalance stays within what is applied). Executed at once, so the
+    transaction holds these rows from its start (see ``rebuild``: the swap takes them first)."""
+    advance(session.connection(), positions)
+
+
+def advance(conn: Connection, positions: Mapping[tuple[str, int], int]) -> None:
+    """``advance_positions`` on a connection."""
+    if not positions:
+        return
+    table = ReportingLogPosition.__table__  # type: ignore[attr-defined]
+    rows = [
+        {"topic": topic, "partition": partition, "next_offset": offset}
+        for (topic, partition), offset in sorted(positions.items())
+    ]
+    if conn.dialect.name == "postgresql":
+        pg = pg_insert(table)
+        conn.execute(
+            pg.on_conflict_do_update(
+                index_elements=["topic", "partition"],
+                set_={"next_offset": func.greatest(table.c.next_offset, pg.excluded.next_offset)},
+            ),
+            rows,
+        )
+    else:
+        lite = sqlite_insert(table)
+        conn.execute(
+            lite.on_conflict_do_update(
+                index_elements=["topic", "partition"],
+                set_={"next_offset": func.max(table.c.next_offset, lite.excluded.next_offset)},
+            ),
+            rows,
+        )
+
+
+def positions_of(session: Session) -> dict[tuple[str, int], int]:
+    """The kept positions, (topic, partition) → the offset after the last record applied."""
+    p = ReportingLogPosition
+    rows = session.exec(select(p.topic, p.partition, p.next_offset)).all()
+    return {(topic, partition): offset for topic, partition, offset in rows}
 
 
 class FactsReader:
     """Reads what the indicators of one period need, in a few queries per question."""
 
     def __init__(self, engine: Engine) -> None:
-        self._engine = engine
+        self._engine = reads_only(engine)
 
     # The two hot reads select columns, not ORM rows (building a row per child costs several times
     # the query). SQLModel's ``select`` is typed for four columns at most, so these take

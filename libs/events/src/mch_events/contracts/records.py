@@ -132,6 +132,15 @@ class PersonsMerged(InternalContract):
     merged_on: dt.date
 
 
+class PersonErased(InternalContract):
+    """The person was anonymised on a lawful request: drop or anonymise what is held about them
+    (identifiers, and anything that serves finding or contacting them). Pseudonymous facts that
+    aggregates count may stay."""
+
+    person_id: UUID
+    erased_on: dt.date
+
+
 class OrgUnit(InternalContract):
     """One version of an org unit: the tree changes over time (the 2025 reform removed districts)."""
 
@@ -149,3 +158,8 @@ class OrgUnit(InternalContract):
     """The regional health centre serving this commune (a grouping, not an admin level)."""
     illustrative: bool = False
     """True where the code was not confirmed against the national list."""
+    successor: OrgUnitCode | None = None
+    """For a version that ends (``valid_to``) with no version of the same code after it: the unit
+    that takes over its people and facilities from that day (the 2025 mergers gave each old
+    commune exactly one). What was counted at this code from then on counts there. Added
+    compatibly to v1: absent means none."""

@@ -3,6 +3,8 @@
 
 from .deps import (
     ChangesNamed,
+    ErasesNamed,
+    ExportsNamed,
     ManagesReference,
     Operates,
     ReadsAggregates,
@@ -10,21 +12,26 @@ from .deps import (
     ReadsNamed,
     ReadsReference,
     ReadsRejections,
+    Rebuilds,
     SubmitsEvents,
     enforce,
     principal_of,
     refuse,
     require,
 )
+from .disclosure import DEFAULT_MINIMUM, is_small, sees_small_counts, suppresses
 from .policy import Action, Decision, Role, covers, decide, may
 from .settings import AuthSettings
 from .tokens import Principal, TokenRejected, TokenVerifier
 
 __all__ = [
+    "DEFAULT_MINIMUM",
     "Action",
     "AuthSettings",
     "ChangesNamed",
     "Decision",
+    "ErasesNamed",
+    "ExportsNamed",
     "ManagesReference",
     "Operates",
     "Principal",
@@ -33,6 +40,7 @@ __all__ = [
     "ReadsNamed",
     "ReadsReference",
     "ReadsRejections",
+    "Rebuilds",
     "Role",
     "SubmitsEvents",
     "TokenRejected",
@@ -40,8 +48,11 @@ __all__ = [
     "covers",
     "decide",
     "enforce",
+    "is_small",
     "may",
     "principal_of",
     "refuse",
     "require",
+    "sees_small_counts",
+    "suppresses",
 ]

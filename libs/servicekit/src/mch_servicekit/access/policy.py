@@ -49,12 +49,18 @@ class Action(StrEnum):
     """Facility events, for a facility."""
     READ_REJECTIONS = "read_rejections"
     """A facility's rejected events, with their payloads (which name people)."""
+    EXPORT_NAMED = "export_named"
+    """Everything held about one person, with the audit entries about them (subject access)."""
+    ERASE_NAMED = "erase_named"
+    """Anonymising a person on a lawful request (identifiers cleared everywhere)."""
     MANAGE_REFERENCE = "manage_reference"
     """Org-unit tree imports, schedule uploads."""
     READ_AUDIT = "read_audit"
     """Who read or changed which person's record."""
     OPERATE = "operate"
     """Running a service: republishing its state after the broker lost its log."""
+    REBUILD = "rebuild"
+    """Rebuilding reporting's tables from the log (the answers stay the same; nothing is shown)."""
 
 
 PERMISSIONS: Mapping[Role, frozenset[Action]] = {
@@ -70,13 +76,24 @@ PERMISSIONS: Mapping[Role, frozenset[Action]] = {
             Action.CHANGE_NAMED,
             Action.SUBMIT_EVENTS,
             Action.READ_REJECTIONS,
+            Action.EXPORT_NAMED,
+            Action.ERASE_NAMED,
+            Action.REBUILD,
         }
     ),
     Role.FACILITY_SYSTEM: frozenset(
         {Action.READ_REFERENCE, Action.SUBMIT_EVENTS, Action.READ_REJECTIONS}
     ),
     Role.OPERATOR: frozenset(
-        {Action.READ_REFERENCE, Action.MANAGE_REFERENCE, Action.READ_AUDIT, Action.OPERATE}
+        {
+            Action.READ_REFERENCE,
+            Action.MANAGE_REFERENCE,
+            Action.READ_AUDIT,
+            Action.OPERATE,
+            # Carrying out an erasure reads nothing: the operator never sees the record.
+            Action.ERASE_NAMED,
+            Action.REBUILD,
+        }
     ),
 }
 
@@ -87,6 +104,8 @@ AREA_BOUND = frozenset(
         Action.CHANGE_NAMED,
         Action.SUBMIT_EVENTS,
         Action.READ_REJECTIONS,
+        Action.EXPORT_NAMED,
+        Action.ERASE_NAMED,
     }
 )
 """Actions about an org unit (or a facility): allowed only inside the token's subtrees."""

@@ -33,7 +33,10 @@ COLUMNS = (
     "kind",
     "region",
     "illustrative",
+    "successor",
 )
+OPTIONAL_COLUMNS = frozenset({"successor"})
+"""Columns a CSV written before they existed may leave out."""
 _DATE_FIELDS = frozenset({"valid_from", "valid_to"})
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _CSV_BOOLEANS = {"true": True, "false": False}
@@ -65,6 +68,7 @@ def to_csv(units: Iterable[OrgUnit]) -> str:
                 unit.kind or "",
                 unit.region or "",
                 "true" if unit.illustrative else "false",
+                unit.successor or "",
             ]
         )
     return out.getvalue()
@@ -78,7 +82,11 @@ def from_csv(text: str) -> list[OrgUnit]:
     if header is None:
         raise OrgUnitFormatError(["the input is empty: expected a header row"])
     header = [cell.strip() for cell in header]
-    header_problems = [f"line 1: missing column {c}" for c in COLUMNS if c not in header]
+    header_problems = [
+        f"line 1: missing column {c}"
+        for c in COLUMNS
+        if c not in header and c not in OPTIONAL_COLUMNS
+    ]
     header_problems += [f"line 1: unknown column {c!r}" for c in header if c not in COLUMNS]
     header_problems += [
         f"line 1: column {c} appears more than once" for c in COLUMNS if header.count(c) > 1

@@ -49,22 +49,32 @@ class Count:
 @dataclass(frozen=True)
 class IndicatorValue:
     indicator: str
-    numerator: int
+    numerator: int | None
+    """None only on a suppressed cell (``disclosure``)."""
     denominator: int | None
     """None where the view has no denominator (a facility serves no registered population) or the
-    indicator is a count."""
+    indicator is a count, and on a suppressed cell."""
     sex: Sex | None = None
     """None for the total; a row per sex beside it for child indicators."""
     as_of: dt.datetime | None = None
     rules: dict[str, list[str]] = field(default_factory=dict)
+    suppressed: bool = False
+    """Too few people to show this reader (``disclosure``): no numbers at all."""
 
     @property
     def value(self) -> float | None:
-        return self.numerator / self.denominator if self.denominator else None
+        if self.numerator is None or not self.denominator:
+            return None
+        return self.numerator / self.denominator
 
 
-def rolls_into(tree: OrgTree, code: str, on: dt.date, orgunit: str) -> bool:
-    return tree.exists(code, on) and orgunit in tree.path(code, on)
+def path_on(tree: OrgTree, code: str, on: dt.date) -> tuple[str, ...]:
+    """What a count attributed to ``code`` on ``on`` rolls up into: through ``code`` while it is
+    in force; after it ended, through the successor it names (a residence or facility still
+    recorded with a merged commune's code counts for the commune it went into); nothing when no
+    unit stands for it."""
+    current = tree.in_force_for(code, on)
+    return () if current is None else tree.path(current, on)
 
 
 @dataclass
@@ -110,7 +120,7 @@ def aggregate(
     for (name, unit, on, sex), group in grouped.items():
         path = paths.get((unit, on))
         if path is None:
-            path = tree.path(unit, on) if tree.exists(unit, on) else ()
+            path = path_on(tree, unit, on)
             paths[(unit, on)] = path
         for code in wanted.intersection(path):
             sums.setdefault((code, name, None), _Sum()).merge(group)

@@ -36,11 +36,14 @@ class Period:
         return self.start <= day <= self.end
 
     @property
-    def dhis2(self) -> str:
-        """The DHIS2 period code (``202611``, ``2026Q4``, ``2026``, ``2026S1``); the 9-month
-        period has no DHIS2 type and keeps its own code."""
+    def dhis2(self) -> str | None:
+        """The DHIS2 period code (``202611``, ``2026Q4``, ``2026``, ``2026S1``); None for the
+        9-month period, which no DHIS2 period type holds (its quarterly, six-monthly and
+        financial-year types all start or end elsewhere)."""
         if self.kind == "month":
             return self.start.strftime("%Y%m")
+        if self.kind == "nine_months":
+            return None
         return self.code
 
     def months(self) -> list[Period]:

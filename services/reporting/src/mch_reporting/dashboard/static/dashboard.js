@@ -511,8 +511,8 @@
     const item = $("defaulters-item");
     item.hidden = !CONFIG.immunization;
     if (CONFIG.immunization) {
-      const q = new URLSearchParams({ orgunit: state.orgunit, format: "html" });
-      $("defaulters-link").href = `${CONFIG.immunization}/v1/defaulters?${q}`;
+      const q = new URLSearchParams({ orgunit: state.orgunit });
+      $("defaulters-link").href = `${CONFIG.immunization}/lists/defaulters?${q}`;
     }
   }
 
@@ -830,6 +830,13 @@
       if (sort) {
         state.sort = sort.dataset.sort === "name" ? "name" : "worst";
         drawChildren();
+        return;
+      }
+      const listed = event.target.closest("#defaulters-link");
+      if (listed && token && event.button === 0) {
+        // Another service: the token travels in the fragment, which no server sees.
+        event.preventDefault();
+        window.open(`${listed.href}#${new URLSearchParams({ token })}`, "_blank", "noopener");
         return;
       }
       const exported = event.target.closest("a.export");

@@ -1,0 +1,29 @@
+"""org units: the successor of a unit that ends
+
+Revision ID: 0005
+Revises: 0004
+Create Date: 2026-12-07 14:45:00.000000
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+import sqlmodel.sql.sqltypes
+from alembic import op
+
+revision: str = '0005'
+down_revision: str | None = '0004'
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table('records_orgunit', schema=None) as batch_op:
+        batch_op.add_column(
+            sa.Column('successor', sqlmodel.sql.sqltypes.AutoString(length=32), nullable=True)
+        )
+
+
+def downgrade() -> None:
+    with op.batch_alter_table('records_orgunit', schema=None) as batch_op:
+        batch_op.drop_column('successor')

@@ -1,0 +1,26 @@
+"""the day a person was anonymised on a lawful request
+
+Revision ID: 0006
+Revises: 0005
+Create Date: 2026-12-07 14:50:00.000000
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0006"
+down_revision: str | None = "0005"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("records_person", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("erased_on", sa.Date(), nullable=True))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("records_person", schema=None) as batch_op:
+        batch_op.drop_column("erased_on")
