@@ -107,6 +107,8 @@ def claim_all(
         done = processed_among(session, consumer, unique, service=service)
         elsewhere = done - here
         unique = [i for i in unique if i not in done]
+    # Core, not the ORM's bulk insert: the same statement at a fraction of the cost per row.
+    connection, columns = session.connection(), table.__table__.c  # type: ignore[attr-defined]
     for start in range(0, len(unique), _IN_CHUNK):
         chunk = unique[start : start + _IN_CHUNK]
         rows = [{"consumer": consumer, "event_id": i, "processed_at": now} for i in chunk]
@@ -115,12 +117,12 @@ def claim_all(
             statement = insert_(table).on_conflict_do_nothing()
             if exclusive:
                 # The rows inserted come back: one missing was claimed before.
-                returned = session.execute(statement.returning(col(table.event_id)), rows)
+                returned = connection.execute(statement.returning(columns.event_id), rows)
                 elsewhere |= set(chunk) - set(returned.scalars().all()) - here
             else:
-                session.execute(statement, rows)
+                connection.execute(statement, rows)
         else:
-            session.execute(insert(table), rows)
+            connection.execute(insert(table), rows)
     here.update(unique)
     if exclusive and elsewhere:
         raise ClaimedElsewhere(

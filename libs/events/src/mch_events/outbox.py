@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import datetime as dt
 import functools
 import json
@@ -27,11 +26,10 @@ from typing import Any
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from sqlalchemy import Engine, LargeBinary, delete, func, insert, text
-from sqlalchemy import event as sa_event
 from sqlalchemy.engine import Connection
-from sqlalchemy.orm import ORMExecuteState, SessionTransaction
 from sqlmodel import Field, Session, SQLModel, col, select
 
+from . import staging
 from .envelope import CloudEvent, dumps_json, to_kafka
 from .telemetry import context_from_traceparent, current_traceparent
 
@@ -65,107 +63,41 @@ def outbox_table(service: str) -> type[OutboxMessage]:
 
 
 def add(session: Session, event: CloudEvent, *, topic: str, key: str | None, service: str) -> None:
-    """Stage ``event`` for publication in the caller's transaction, in ``service``'s outbox.
-
-    Rows are kept in the session and written together, in one statement per service, when the
-    transaction (or a savepoint) commits: building an ORM row per event and writing it through the
-    unit of work cost the busiest consumers a quarter of their time. A savepoint rolled back drops
-    what was staged inside it, as it would have dropped the rows."""
+    """Stage ``event`` for publication in the caller's transaction, in ``service``'s outbox: the
+    rows are written on commit, one statement per service (see ``staging``)."""
     traceparent = current_traceparent()
     if traceparent and not event.traceparent:
         event = event.model_copy(update={"traceparent": traceparent})
     body, headers = to_kafka(event)
-    _staged(session).rows.append(
-        (
-            service,
-            {
-                "topic": topic,
-                "key": key,
-                "event_id": event.id,
-                "event_type": event.type,
-                "headers": dumps_json(headers).decode(),
-                "payload": body,
-                "traceparent": traceparent,
-                "created_at": dt.datetime.now(dt.UTC),
-            },
-        )
+    staging.stage(
+        session,
+        _target(service),
+        {
+            "topic": topic,
+            "key": key,
+            "event_id": event.id,
+            "event_type": event.type,
+            "headers": dumps_json(headers).decode(),
+            "payload": body,
+            "traceparent": traceparent,
+            "created_at": dt.datetime.now(dt.UTC),
+        },
     )
 
 
-_STAGED = "mch_events.outbox.staged"
+def staged_count(session: Session, service: str) -> int:
+    """Events staged in ``session`` for ``service``'s outbox and not written yet."""
+    return staging.staged_count(session, _target(service).table)
 
 
-@dataclasses.dataclass
-class _Staging:
-    rows: list[tuple[str, dict[str, Any]]] = dataclasses.field(default_factory=list)
-    marks: dict[SessionTransaction, int] = dataclasses.field(default_factory=dict)
-    """How many rows were staged when each savepoint began: rolling it back drops those after."""
+@functools.cache
+def _target(service: str) -> staging.Target:
+    table = outbox_table(service).__table__  # type: ignore[attr-defined]
 
+    def write(connection: Connection, rows: list[dict[str, Any]]) -> None:
+        connection.execute(insert(table), rows)
 
-def _staged(session: Session) -> _Staging:
-    found = session.info.get(_STAGED)
-    if found is None:
-        found = session.info[_STAGED] = _Staging()
-        # A transaction begun before the first row was staged holds them all (mark 0).
-        sa_event.listen(session, "after_transaction_create", _mark)
-        sa_event.listen(session, "after_soft_rollback", _drop_rolled_back)
-        sa_event.listen(session, "after_transaction_end", _forget_at_end)
-        sa_event.listen(session, "before_commit", write_staged)
-        sa_event.listen(session, "do_orm_execute", _before_reading_outbox)
-    assert isinstance(found, _Staging)
-    if not session.in_transaction():
-        session.begin()  # so that a rollback, or closing without a commit, drops what is staged
-    return found
-
-
-def staged_count(session: Session) -> int:
-    """Rows staged in ``session`` and not written yet."""
-    staging = session.info.get(_STAGED)
-    return len(staging.rows) if isinstance(staging, _Staging) else 0
-
-
-def _mark(session: Session, transaction: SessionTransaction) -> None:
-    staging = session.info.get(_STAGED)
-    if isinstance(staging, _Staging):
-        staging.marks[transaction] = len(staging.rows)
-
-
-def _drop_rolled_back(session: Session, previous: SessionTransaction) -> None:
-    staging = session.info.get(_STAGED)
-    if isinstance(staging, _Staging):
-        del staging.rows[staging.marks.pop(previous, 0) :]
-
-
-def _forget_at_end(session: Session, transaction: SessionTransaction) -> None:
-    # The outermost transaction ended: committed (rows written already) or not (rows dropped).
-    staging = session.info.get(_STAGED)
-    if transaction.parent is None and isinstance(staging, _Staging):
-        staging.rows.clear()
-        staging.marks.clear()
-
-
-def write_staged(session: Session) -> None:
-    """Write the rows staged in ``session`` (done on commit; call it to see them in a query of the
-    same transaction through Core)."""
-    staging = session.info.get(_STAGED)
-    if not isinstance(staging, _Staging) or not staging.rows:
-        return
-    by_service: dict[str, list[dict[str, Any]]] = {}
-    for service, row in staging.rows:
-        by_service.setdefault(service, []).append(row)
-    staging.rows.clear()
-    # Written rows belong to every transaction still open: a rollback of any of them undoes them.
-    staging.marks = dict.fromkeys(staging.marks, 0)
-    connection = session.connection()
-    for service, rows in by_service.items():
-        connection.execute(insert(outbox_table(service).__table__), rows)  # type: ignore[attr-defined]
-
-
-def _before_reading_outbox(state: ORMExecuteState) -> None:
-    # Written before any statement that may read or change the outbox, so the transaction sees
-    # its rows as if they had been added one by one.
-    if not state.is_select or any(issubclass(m.class_, OutboxMessage) for m in state.all_mappers):
-        write_staged(state.session)  # type: ignore[arg-type]
+    return staging.Target(table, write)
 
 
 def pending(engine: Engine, service: str) -> int:

@@ -19,7 +19,7 @@ from mch_servicekit.resync import Progress
 
 from .lookups import ids_in, lookups
 from .publishing import publish_person, publish_record
-from .storage import Person, Record
+from .storage import SERVICE, Person, Record
 
 CHUNK = 500
 """People per transaction."""
@@ -62,9 +62,9 @@ def _stage(session: Session, people: list[Person]) -> int:
     by_person: dict[str, list[Record]] = {}
     for row in records:
         by_person.setdefault(row.person_id, []).append(row)
-    before = outbox.staged_count(session)
+    before = outbox.staged_count(session, SERVICE)
     for person in people:
         publish_person(known, known.person(person.person_id) or person, again=True)
         for row in by_person.get(person.person_id, []):
             publish_record(known, known.record(row.record_id) or row, again=True)
-    return outbox.staged_count(session) - before
+    return outbox.staged_count(session, SERVICE) - before

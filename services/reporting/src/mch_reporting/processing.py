@@ -4,32 +4,36 @@ record counts nowhere), and the queries indicators are computed from."""
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import threading
 from collections.abc import Sequence
-from typing import Any, TypeVar
+from typing import Any
 from uuid import UUID
 
 from pydantic import BaseModel
-from sqlalchemy import Engine, inspect
+from sqlalchemy import Engine
 from sqlmodel import Session, SQLModel, select
 
+from mch_events import staging
 from mch_events.consume import BatchSummary
 from mch_events.contracts import growth as g
 from mch_events.contracts import immunization as i
 from mch_events.contracts import records as r
 from mch_events.contracts.common import Revisioned
 from mch_events.contracts.results import EventResult
-from mch_events.envelope import CloudEvent, EventError, parse_data
+from mch_events.envelope import CloudEvent
 from mch_events.orgtree import OrgTree
 from mch_servicekit.access import DEFAULT_MINIMUM, Principal
 from mch_servicekit.db import reads_only
+from mch_servicekit.upserts import upsert_newest
 
+from .answers import RollUpCache
 from .domain.disclosure import Disclosure, disclose, for_reader
 from .domain.growth_indicators import GROWTH_INDICATORS, growth_counts
 from .domain.immunization_indicators import CODES as IMMUNIZATION_CODES
 from .domain.immunization_indicators import immunization_counts
-from .domain.indicators import Count, Indicator, IndicatorValue, View, aggregate
+from .domain.indicators import Count, Indicator, IndicatorValue, View, roll_up, values_of
 from .domain.maternal import CODES as MATERNAL_CODES
 from .domain.maternal import maternal_counts
 from .domain.periods import Period
@@ -59,44 +63,21 @@ class Facts:
         self._tree: OrgTree | None = None
         self._tree_changed = False
         self._lock = threading.Lock()
+        self._rollups = RollUpCache()
+        self._generation = 0
+        """Moved on by every event applied, and again once its batch is committed: a roll-up made
+        in between is not used after the commit."""
 
     # -- writing (consume.BatchApply) ------------------------------------------------------------
     def __call__(self, session: Session, event: CloudEvent, data: BaseModel) -> EventResult:
         return self.apply(session, event, data)
 
     def prepare(self, session: Session, events: Sequence[CloudEvent]) -> None:
-        """Load, in a few queries, the rows the batch's events will change: ``apply`` then finds
-        them (and the ones it adds) without a query, and the batch is written at its end."""
-        wanted: dict[type[SQLModel], set[tuple[Any, ...]]] = {}
-        for event in events:
-            try:
-                data = parse_data(event)
-            except EventError:
-                continue  # rejected when applied
-            for model, key in _touched(data):
-                wanted.setdefault(model, set()).add(key)
-        rows: dict[tuple[type[SQLModel], tuple[Any, ...]], SQLModel | None] = {}
-        for model, keys in wanted.items():
-            rows.update(dict.fromkeys(((model, k) for k in keys), None))
-            first = next(iter(model.__table__.primary_key.columns))  # type: ignore[attr-defined]
-            leading = sorted({k[0] for k in keys})
-            for start in range(0, len(leading), _IN_CHUNK):
-                chunk = leading[start : start + _IN_CHUNK]
-                for row in session.exec(select(model).where(first.in_(chunk))):
-                    key = tuple(inspect(row).identity or ())
-                    if key in keys:
-                        rows[(model, key)] = row
-        session.info[_ROWS] = rows
+        """Nothing to load: rows are staged and upserted on commit, the database keeping the
+        higher revision (``mch_servicekit.upserts``)."""
 
     def apply(self, session: Session, event: CloudEvent, data: BaseModel) -> EventResult:
-        try:
-            return self._apply(session, event, data)
-        except Exception:
-            # Its savepoint is rolled back: what was kept for the batch may be stale.
-            session.info.pop(_ROWS, None)
-            raise
-
-    def _apply(self, session: Session, event: CloudEvent, data: BaseModel) -> EventResult:
+        self._generation += 1
         match data:
             case r.OrgUnit():
                 self._orgunit(session, data)
@@ -185,22 +166,23 @@ class Facts:
         )
 
     def _status(self, session: Session, data: i.ImmunizationStatusChanged) -> None:
-        key = _status_key(data)
-        row = _get(session, ReportingImmunizationFact, key) or ReportingImmunizationFact(
-            person_id=key[0],
-            status=key[1],
-            vaccine=key[2],
-            dose=key[3],
-            birth_id=key[4],
+        # No revision: the immunization service publishes a person's facts in order.
+        person_id, status, vaccine, dose, birth_id = _status_key(data)
+        _put(
+            session,
+            ReportingImmunizationFact,
+            person_id=person_id,
+            status=status,
+            vaccine=vaccine,
+            dose=dose,
+            birth_id=birth_id,
             holds=data.holds,
             since=data.since,
+            until=data.until,
             population=data.population,
             schedule_version=data.schedule_version,
+            applied_at=_now(),
         )
-        row.holds, row.since, row.until = data.holds, data.since, data.until
-        row.population, row.schedule_version = data.population, data.schedule_version
-        row.applied_at = _now()
-        _keep(session, row, key)
 
     def _mother(self, session: Session, data: r.PersonState) -> None:
         _upsert(
@@ -256,43 +238,43 @@ class Facts:
         )
 
     def _orgunit(self, session: Session, data: r.OrgUnit) -> None:
-        row = _get(session, ReportingOrgUnit, (data.code, data.valid_from))
-        row = row or ReportingOrgUnit(code=data.code, valid_from=data.valid_from, version="")
-        row.version = data.model_dump_json()
-        _keep(session, row, (data.code, data.valid_from))
+        _put(
+            session,
+            ReportingOrgUnit,
+            code=data.code,
+            valid_from=data.valid_from,
+            version=data.model_dump_json(),
+        )
         self._tree_changed = True
 
     async def after_batch(self, _summary: BatchSummary) -> None:
         """Forget the cached tree once a batch that changed it is committed (not before: a reader
-        in between would cache the old tree again)."""
+        in between would cache the old tree again), and the roll-ups made before."""
+        self._generation += 1
         if self._tree_changed:
             self._tree_changed = False
             with self._lock:
                 self._tree = None
 
     def forget_tree(self) -> None:
-        """The tables were replaced (a rebuild): read the tree again."""
+        """The tables were replaced (a rebuild): read the tree again, count again."""
         with self._lock:
             self._tree = None
+            self._generation += 1
 
     def _child(self, session: Session, data: r.PersonState) -> None:
-        row = _get(session, ReportingChild, str(data.person_id))
-        if row is not None and data.revision < row.revision:
-            return
-        values: dict[str, Any] = {  # columns of several types, set by name on a new or stored row
-            "birth_date": data.birth_date,
-            "registered_on": data.registered_on,
-            "residences": _residences(data),
-            "died_on": data.died_on,
-            "sex": data.sex,
-            "revision": data.revision,
-            "voided": data.voided or data.merged_into is not None,
-            "applied_at": _now(),
-        }
-        row = row or ReportingChild(child_id=str(data.person_id), **values)
-        for name, value in values.items():
-            setattr(row, name, value)
-        _keep(session, row, str(data.person_id))
+        _upsert(
+            session,
+            ReportingChild,
+            str(data.person_id),
+            data,
+            birth_date=data.birth_date,
+            registered_on=data.registered_on,
+            residences=_residences(data),
+            died_on=data.died_on,
+            sex=data.sex,
+            voided=data.voided or data.merged_into is not None,
+        )
 
     def _care(
         self,
@@ -304,44 +286,39 @@ class Facts:
         data: Revisioned,
         facility: str | None = None,
     ) -> None:
-        key = (str(record_id), str(person_id))
-        row = _get(session, ReportingCare, key)
-        if row is not None and data.revision < row.revision:
-            return
-        row = row or ReportingCare(record_id=key[0], person_id=key[1], kind=kind, care_date=day)
-        row.kind, row.care_date, row.facility = kind, day, facility
-        row.revision, row.voided, row.applied_at = data.revision, data.voided, _now()
-        _keep(session, row, key)
+        _upsert(
+            session,
+            ReportingCare,
+            str(record_id),
+            data,
+            person_id=str(person_id),
+            kind=kind,
+            care_date=day,
+            facility=facility,
+        )
 
     def _growth(self, session: Session, data: g.GrowthAssessed) -> None:
-        row = _get(session, ReportingGrowth, str(data.visit_id))
-        if row is not None and data.revision < row.revision:
-            return
-
         def valid(z: g.ZScore | None) -> float | None:
             return z.value if z is not None and not z.flagged else None
 
-        values: dict[str, Any] = {  # columns of several types, set by name on a new or stored row
-            "child_id": str(data.child_id),
-            "visit_date": data.visit_date,
-            "birth_date": data.birth_date,
-            "residence": data.residence,
-            "facility": data.facility,
-            "waz": valid(data.waz),
-            "lhaz": valid(data.lhaz),
-            "whz": valid(data.whz),
-            "oedema": data.oedema,
-            "sex": data.sex,
-            "reference": data.reference,
-            "engine_version": data.engine_version,
-            "revision": data.revision,
-            "voided": data.voided,
-            "applied_at": _now(),
-        }
-        row = row or ReportingGrowth(visit_id=str(data.visit_id), **values)
-        for name, value in values.items():
-            setattr(row, name, value)
-        _keep(session, row, str(data.visit_id))
+        _upsert(
+            session,
+            ReportingGrowth,
+            str(data.visit_id),
+            data,
+            child_id=str(data.child_id),
+            visit_date=data.visit_date,
+            birth_date=data.birth_date,
+            residence=data.residence,
+            facility=data.facility,
+            waz=valid(data.waz),
+            lhaz=valid(data.lhaz),
+            whz=valid(data.whz),
+            oedema=data.oedema,
+            sex=data.sex,
+            reference=data.reference,
+            engine_version=data.engine_version,
+        )
 
     # -- reading ---------------------------------------------------------------------------------
     def tree(self) -> OrgTree:
@@ -382,15 +359,37 @@ class Facts:
         *,
         disclosure: Disclosure,
     ) -> dict[str, dict[str, list[IndicatorValue]]]:
-        """The values of each period (by code), from one read of the facts of all of them: every
-        rule keeps to the period it is given, so facts of a wider span change nothing.
+        """The values of each period (by code), from the roll-ups kept of the same facts, or from
+        one read of the facts of the periods without one.
 
         Every answer to a request is made here, so small cells are suppressed here (after the
         sums, see ``domain.disclosure``), whichever route or export asks."""
         if not periods:
             return {}
+        codes = frozenset(i.code for i in indicators)
+        # Taken before the facts are read: facts committed meanwhile make the roll-up's token
+        # older than theirs, never the other way round.
+        token = (self._generation, self.read.log_total(), tree)
+        rolled = {p: self._rollups.get((p, view, codes), token) for p in periods}
+        missing = [p for p, found in rolled.items() if found is None]
+        if missing:
+            for period, counts in self._counts(missing, view, codes).items():
+                made = rolled[period] = roll_up(counts, tree=tree, catalog=indicators)
+                self._rollups.put((period, view, codes), token, made)
+        return {
+            p.code: disclose(
+                values_of(found, orgunits=orgunits, catalog=indicators, view=view), disclosure
+            )
+            for p, found in rolled.items()
+            if found is not None
+        }
+
+    def _counts(
+        self, periods: Sequence[Period], view: View, codes: frozenset[str]
+    ) -> dict[Period, list[Count]]:
+        """Each period's counts, from one read of the facts of all of them: every rule keeps to
+        the period it is given, so facts of a wider span change nothing."""
         span = Period("span", "month", min(p.start for p in periods), max(p.end for p in periods))
-        codes = {i.code for i in indicators}
         # One read of the children for every rule: the widest window any of them needs (under 6
         # at the end, or turning 1 in the period).
         oldest = min(span.end - dt.timedelta(days=6 * 366), span.start - dt.timedelta(days=366))
@@ -405,9 +404,9 @@ class Facts:
             if codes & IMMUNIZATION_CODES
             else None
         )
-        answers: dict[str, dict[str, list[IndicatorValue]]] = {}
+        counted: dict[Period, list[Count]] = {}
         for period in periods:
-            counts: list[Count] = []
+            counts = counted[period] = []
             if growth:
                 counts += growth_counts(
                     period=period, measurements=measurements, children=children, view=view
@@ -418,70 +417,7 @@ class Facts:
                 counts += immunization_counts(
                     period=period, facts=immunization, view=view, wanted=codes
                 )
-            answers[period.code] = disclose(
-                aggregate(counts, orgunits=orgunits, tree=tree, catalog=indicators, view=view),
-                disclosure,
-            )
-        return answers
-
-
-_ROWS = "mch_reporting.rows"
-"""``session.info`` key of the rows a batch changes (see ``Facts.prepare``)."""
-_IN_CHUNK = 500
-
-
-def _get(session: Session, model: type[Row], key: Any) -> Row | None:
-    """``session.get`` through the rows kept for the batch, if any."""
-    rows = session.info.get(_ROWS)
-    if rows is None:
-        return session.get(model, key)
-    found = (model, key if isinstance(key, tuple) else (key,))
-    if found not in rows:
-        rows[found] = session.get(model, key)
-    row: Row | None = rows[found]
-    return row
-
-
-def _keep(session: Session, row: SQLModel, key: Any) -> None:
-    session.add(row)
-    rows = session.info.get(_ROWS)
-    if rows is not None:
-        rows[(type(row), key if isinstance(key, tuple) else (key,))] = row
-
-
-def _touched(data: BaseModel) -> list[tuple[type[SQLModel], tuple[Any, ...]]]:
-    """The rows ``Facts.apply`` reads and writes for ``data``, by primary key."""
-    match data:
-        case r.OrgUnit():
-            return [(ReportingOrgUnit, (data.code, data.valid_from))]
-        case r.PersonState() if data.role == "child":
-            return [(ReportingChild, (str(data.person_id),))]
-        case r.PersonState():
-            return [(ReportingMother, (str(data.person_id),))]
-        case g.GrowthAssessed():
-            return [(ReportingGrowth, (str(data.visit_id),))]
-        case r.ChildVisitRecorded():
-            return [
-                (ReportingCare, (str(data.visit_id), str(data.child_id))),
-                (ReportingVitaminA, (str(data.visit_id),)),
-            ]
-        case r.ImmunizationRecorded():
-            return [(ReportingCare, (str(data.immunization_id), str(data.person_id)))]
-        case r.PostnatalVisitRecorded():
-            care = [(ReportingCare, (str(data.visit_id), str(data.child_id)))]
-            return [*(care if data.child_id else []), (ReportingPostnatal, (str(data.visit_id),))]
-        case r.BirthRecorded():
-            return [
-                *((ReportingCare, (str(data.birth_id), str(b.child_id))) for b in data.babies),
-                (ReportingBirth, (str(data.birth_id),)),
-            ]
-        case r.PregnancyState():
-            return [(ReportingPregnancy, (str(data.pregnancy_id),))]
-        case i.ImmunizationStatusChanged():
-            return [(ReportingImmunizationFact, _status_key(data))]
-        case r.AntenatalVisitRecorded():
-            return [(ReportingAntenatal, (str(data.visit_id),))]
-    return []
+        return counted
 
 
 def _status_key(data: i.ImmunizationStatusChanged) -> tuple[str, str, str, int, str]:
@@ -507,21 +443,21 @@ def _residences(data: r.PersonState) -> str:
     )
 
 
-Row = TypeVar("Row", bound=SQLModel)
+@functools.cache
+def _target(model: type[SQLModel]) -> staging.Target:
+    table = model.__table__  # type: ignore[attr-defined]
+    return upsert_newest(table, revision="revision" if "revision" in table.c else None)
+
+
+def _put(session: Session, model: type[SQLModel], **row: Any) -> None:
+    """Stage one row (every column of ``model``'s table), written on commit."""
+    staging.stage(session, _target(model), row)
 
 
 def _upsert(
-    session: Session, model: type[Row], key: str, data: Revisioned, **values: object
+    session: Session, model: type[SQLModel], key: str, data: Revisioned, **values: Any
 ) -> None:
     """Keep the highest revision of one record (an equal one is the same record again)."""
-    row = _get(session, model, key)
-    if row is not None and data.revision < row.revision:  # type: ignore[attr-defined]
-        return
-    values = {"revision": data.revision, "voided": data.voided, "applied_at": _now()} | values
-    if row is None:
-        pk = model.__table__.primary_key.columns.keys()[0]  # type: ignore[attr-defined]
-        row = model(**{pk: key}, **values)
-    else:
-        for name, value in values.items():
-            setattr(row, name, value)
-    _keep(session, row, key)
+    pk = model.__table__.primary_key.columns.keys()[0]  # type: ignore[attr-defined]
+    revisioned = {pk: key, "revision": data.revision, "voided": data.voided, "applied_at": _now()}
+    _put(session, model, **(revisioned | values))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Mapping, Sequence
+from collections.abc import Set as AbstractSet
 
 from sqlalchemy import BigInteger, ColumnElement, Connection, Engine, Index, and_, func, or_, union
 from sqlalchemy import select as select_columns
@@ -305,6 +306,13 @@ class FactsReader:
     def __init__(self, engine: Engine) -> None:
         self._engine = reads_only(engine)
 
+    def log_total(self) -> int:
+        """How far into the log the facts go, all partitions together: it moves with every batch
+        committed, by this process or another one consuming beside it."""
+        with Session(self._engine) as session:
+            total = session.exec(select(func.sum(ReportingLogPosition.next_offset))).one()
+        return int(total or 0)
+
     # The two hot reads select columns, not ORM rows (building a row per child costs several times
     # the query). SQLModel's ``select`` is typed for four columns at most, so these take
     # SQLAlchemy's, which returns plain rows through ``Session.execute``.
@@ -432,7 +440,7 @@ class FactsReader:
         ]
 
     def immunization_facts(
-        self, period: Period, codes: set[str], view: View, children: Sequence[Child]
+        self, period: Period, codes: AbstractSet[str], view: View, children: Sequence[Child]
     ) -> ImmunizationFacts:
         """The children and deliveries the immunization indicators of ``period`` count, with the
         status facts they need, in a few set-based queries."""
@@ -513,7 +521,7 @@ class FactsReader:
         return facts
 
     def maternal_facts(
-        self, period: Period, codes: set[str], children: Sequence[Child]
+        self, period: Period, codes: AbstractSet[str], children: Sequence[Child]
     ) -> MaternalFacts:
         """Everything the maternal indicators of ``period`` read, in a few set-based queries."""
         start, end = period.start, period.end
@@ -600,7 +608,7 @@ class FactsReader:
 
 
 def _status_facts_wanted(
-    codes: set[str],
+    codes: AbstractSet[str],
     period: Period,
     *,
     young: ColumnElement[bool] | None,

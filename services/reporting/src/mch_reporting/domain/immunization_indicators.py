@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 
 from .growth_indicators import Child, add_years
@@ -171,7 +172,7 @@ def _hepb0_timely(period: Period, facts: ImmunizationFacts, view: View) -> list[
     return counts
 
 
-def _population(period: Period, facts: ImmunizationFacts, wanted: set[str]) -> list[Count]:
+def _population(period: Period, facts: ImmunizationFacts, wanted: AbstractSet[str]) -> list[Count]:
     """FIC and DEFAULTERS: counted over the children living in each unit."""
     by_person: dict[str, list[StatusFact]] = {}
     for f in facts.facts:
@@ -246,7 +247,7 @@ def _doses(
     period: Period,
     facts: ImmunizationFacts,
     view: View,
-    wanted: set[str],
+    wanted: AbstractSet[str],
 ) -> list[Count]:
     counts: list[Count] = []
     valid = {

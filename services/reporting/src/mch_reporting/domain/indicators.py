@@ -99,33 +99,46 @@ class _Sum:
         self.rules |= other.rules
 
 
-def aggregate(
-    counts: Iterable[Count],
-    *,
-    orgunits: Sequence[str],
-    tree: OrgTree,
-    catalog: Sequence[Indicator],
-    view: View,
-) -> dict[str, list[IndicatorValue]]:
-    """The values of ``catalog`` for each of ``orgunits`` (one pass over the counts)."""
-    wanted = set(orgunits)
+_EMPTY = _Sum()
+
+
+@dataclass(frozen=True)
+class RolledUp:
+    """Counts summed into every org unit they roll up into: any unit's values are then looked up,
+    not computed (what an answer cache keeps)."""
+
+    sums: dict[tuple[str, str, Sex | None], _Sum]
+    """(org unit, indicator, sex or None for the total) → the sum."""
+
+
+def roll_up(counts: Iterable[Count], *, tree: OrgTree, catalog: Sequence[Indicator]) -> RolledUp:
+    """Sum ``counts`` of ``catalog``'s indicators into each org unit on their path (one pass)."""
     known = {i.code for i in catalog}
-    # Counts sharing an indicator, a unit, a date and a sex are summed once, then rolled up.
-    grouped: dict[tuple[str, str, dt.date, Sex | None], _Sum] = {}
-    for c in counts:
-        if c.indicator in known:
-            grouped.setdefault((c.indicator, c.unit, c.on, c.sex), _Sum()).add(c)
-    sums: dict[tuple[str, str, Sex | None], _Sum] = {}
+    # Counts sharing an indicator, a path up the tree and a sex are summed once, then rolled up:
+    # there are few paths (one per unit while the tree stays), and many dates.
     paths: dict[tuple[str, dt.date], tuple[str, ...]] = {}
-    for (name, unit, on, sex), group in grouped.items():
-        path = paths.get((unit, on))
+    by_path: dict[tuple[str, tuple[str, ...], Sex | None], _Sum] = {}
+    for c in counts:
+        if c.indicator not in known:
+            continue
+        path = paths.get((c.unit, c.on))
         if path is None:
-            path = path_on(tree, unit, on)
-            paths[(unit, on)] = path
-        for code in wanted.intersection(path):
+            path = paths[(c.unit, c.on)] = path_on(tree, c.unit, c.on)
+        by_path.setdefault((c.indicator, path, c.sex), _Sum()).add(c)
+    sums: dict[tuple[str, str, Sex | None], _Sum] = {}
+    for (name, path, sex), group in by_path.items():
+        for code in path:
             sums.setdefault((code, name, None), _Sum()).merge(group)
             if sex is not None:
                 sums.setdefault((code, name, sex), _Sum()).merge(group)
+    return RolledUp(sums)
+
+
+def values_of(
+    rolled: RolledUp, *, orgunits: Sequence[str], catalog: Sequence[Indicator], view: View
+) -> dict[str, list[IndicatorValue]]:
+    """The values of ``catalog`` for each of ``orgunits``: a row per indicator (and per sex beside
+    the total for child indicators), zero where nothing was counted."""
     result: dict[str, list[IndicatorValue]] = {}
     for code in orgunits:
         rows: list[IndicatorValue] = []
@@ -134,7 +147,7 @@ def aggregate(
                 indicator.denominator == "population" and view == "residence"
             )
             for sex in (None, "M", "F") if indicator.child else (None,):
-                s = sums.get((code, indicator.code, sex), _Sum())
+                s = rolled.sums.get((code, indicator.code, sex), _EMPTY)
                 rows.append(
                     IndicatorValue(
                         indicator=indicator.code,
@@ -147,6 +160,19 @@ def aggregate(
                 )
         result[code] = rows
     return result
+
+
+def aggregate(
+    counts: Iterable[Count],
+    *,
+    orgunits: Sequence[str],
+    tree: OrgTree,
+    catalog: Sequence[Indicator],
+    view: View,
+) -> dict[str, list[IndicatorValue]]:
+    """The values of ``catalog`` for each of ``orgunits``."""
+    rolled = roll_up(counts, tree=tree, catalog=catalog)
+    return values_of(rolled, orgunits=orgunits, catalog=catalog, view=view)
 
 
 def _rules(rules: set[str]) -> dict[str, list[str]]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 
 from .growth_indicators import Child, add_years
@@ -251,7 +252,7 @@ def _first_visits(
     pregnancies: Sequence[Pregnancy],
     visits: Mapping[str, list[AntenatalVisit]],
     view: View,
-    wanted: set[str],
+    wanted: AbstractSet[str],
 ) -> list[Count]:
     """Pregnancies by their first visit's date."""
     by_id = {p.pregnancy_id: p for p in pregnancies}
@@ -276,7 +277,7 @@ def _women_delivered(
     unit: str,
     before: list[AntenatalVisit],
     postnatal: list[PostnatalVisit],
-    wanted: set[str],
+    wanted: AbstractSet[str],
 ) -> list[Count]:
     """The mother's antenatal visits before the delivery and her checks after it."""
     on = d.birth_date
@@ -299,7 +300,7 @@ def _women_delivered(
     ]
 
 
-def _births(d: Delivery, unit: str, wanted: set[str]) -> list[Count]:
+def _births(d: Delivery, unit: str, wanted: AbstractSet[str]) -> list[Count]:
     """Each baby of the delivery: where and by whom it was born, alive or not, its weight."""
     counts: list[Count] = []
     for baby in d.babies:
@@ -330,7 +331,7 @@ def _births(d: Delivery, unit: str, wanted: set[str]) -> list[Count]:
     return counts
 
 
-def _deaths(period: Period, facts: MaternalFacts, wanted: set[str]) -> list[Count]:
+def _deaths(period: Period, facts: MaternalFacts, wanted: AbstractSet[str]) -> list[Count]:
     """Deaths count where the person lived on the day; they have no facility."""
     counts: list[Count] = []
     if "MATERNAL_DEATHS" in wanted:
