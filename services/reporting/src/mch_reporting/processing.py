@@ -28,7 +28,7 @@ from mch_servicekit.db import reads_only
 from .domain.disclosure import Disclosure, disclose, for_reader
 from .domain.growth_indicators import GROWTH_INDICATORS, growth_counts
 from .domain.immunization_indicators import CODES as IMMUNIZATION_CODES
-from .domain.immunization_indicators import immunization_counts
+from .domain.immunization_indicators import immunization_counts, oldest_counted
 from .domain.indicators import Count, Indicator, IndicatorValue, View, aggregate
 from .domain.maternal import CODES as MATERNAL_CODES
 from .domain.maternal import maternal_counts
@@ -391,9 +391,8 @@ class Facts:
             return {}
         span = Period("span", "month", min(p.start for p in periods), max(p.end for p in periods))
         codes = {i.code for i in indicators}
-        # One read of the children for every rule: the widest window any of them needs (under 6
-        # at the end, or turning 1 in the period).
-        oldest = min(span.end - dt.timedelta(days=6 * 366), span.start - dt.timedelta(days=366))
+        # One read of the children for every rule and period: the widest window any of them needs.
+        oldest = oldest_counted(periods)
         children = self.read.children_born_after(oldest)
         growth = codes & set(GROWTH_INDICATORS)
         measurements = self.read.measurements(span) if growth else []
@@ -401,7 +400,7 @@ class Facts:
             self.read.maternal_facts(span, codes, children) if codes & MATERNAL_CODES else None
         )
         immunization = (
-            self.read.immunization_facts(span, codes, view, children)
+            self.read.immunization_facts(span, codes, view, children, born_after=oldest)
             if codes & IMMUNIZATION_CODES
             else None
         )
