@@ -969,8 +969,9 @@ def test_every_answer_sums_up_the_tree_and_its_sex_rows_sum_to_the_total(
 ) -> None:
     """Over the whole grid, not only the cells counted by hand above: each unit's numerator and
     denominator are the sums of those of the units under it during the period (the district's
-    before the reform, the new communes' after, facilities in the facility view), and the rows
-    by sex add up to the total."""
+    before the reform, the new communes' after, facilities in the facility view), the ratio is
+    theirs, a numerator never exceeds its denominator, and the rows by sex add up to the
+    total."""
     tree = everything.tree()
     views: tuple[View, ...] = ("residence", "facility")
     for view in views:
@@ -985,6 +986,11 @@ def test_every_answer_sums_up_the_tree_and_its_sex_rows_sum_to_the_total(
                 )
                 for i, row in enumerate(values[unit]):
                     where = (row.indicator, row.sex, unit, code, view)
+                    numerator, denominator = row.numerator or 0, row.denominator
+                    if denominator is not None:
+                        assert numerator <= denominator, where
+                        ratio = numerator / denominator if denominator else None
+                        assert row.value == ratio, where
                     parts = [values[b][i] for b in below]
                     assert all(p.indicator == row.indicator and p.sex == row.sex for p in parts)
                     if below:
