@@ -55,8 +55,9 @@ TREE = [
     r.OrgUnit(code="38", name="38", level="province", parent="VN", valid_from=START),
     r.OrgUnit(code="404", name="404", level="district", parent="38", valid_from=START,
               valid_to=REFORM),
-    *(r.OrgUnit(code=c, name=c, level="commune", parent="404", valid_from=START, valid_to=REFORM)
-      for c in OLD_COMMUNES),
+    # Merged in the reform: what still names an old commune counts for its successor.
+    *(r.OrgUnit(code=c, name=c, level="commune", parent="404", valid_from=START, valid_to=REFORM,
+                successor=new) for c, new in zip(OLD_COMMUNES, NEW_COMMUNES, strict=True)),
     *(r.OrgUnit(code=c, name=c, level="commune", parent="38", valid_from=REFORM)
       for c in NEW_COMMUNES),
     r.OrgUnit(code="TYT-38004", name="TYT-38004", level="facility", parent="38004",
@@ -82,7 +83,8 @@ def residence_on(day: D, rng: random.Random) -> str:
 def scenario(seed: int = 7, children: int = 40) -> tuple[list[BaseModel], list[BaseModel]]:
     """What records, growth and immunization publish for a few dozen children and their mothers,
     and, to send after it, what comes late: registrations dated after the care, amendments,
-    voids, merges and moves."""
+    voids, merges and moves (children still recorded in a commune merged in the reform count
+    for its successor), a voided antenatal visit, an amended birth weight, a mother's death."""
     rng = random.Random(seed)
     first: list[BaseModel] = []
     late: list[BaseModel] = []
@@ -159,7 +161,15 @@ def scenario(seed: int = 7, children: int = 40) -> tuple[list[BaseModel], list[B
         )  # fmt: skip
         first.append(twice)
         late.append(twice.model_copy(update={"revision": 2, "merged_into": child}))
-    # Mothers: pregnancies, antenatal visits, births.
+    more_first, more_late = mothers(rng)
+    return first + more_first, late + more_late
+
+
+def mothers(rng: random.Random) -> tuple[list[BaseModel], list[BaseModel]]:
+    """Pregnancies, antenatal visits and births of a few mothers; late, a voided visit, an amended
+    birth weight, a death within 42 days of the delivery."""
+    first: list[BaseModel] = []
+    late: list[BaseModel] = []
     for _ in range(8):
         mother, pregnancy = uuid.UUID(int=rng.getrandbits(128)), uuid.UUID(int=rng.getrandbits(128))
         delivered = D(2025, 1, 1) + dt.timedelta(days=rng.randrange(0, 680))
@@ -179,15 +189,17 @@ def scenario(seed: int = 7, children: int = 40) -> tuple[list[BaseModel], list[B
         )  # fmt: skip
         for k in range(rng.randrange(1, 5)):
             first.append(
-                r.AntenatalVisitRecorded(
+                visit := r.AntenatalVisitRecorded(
                     visit_id=uuid.UUID(int=rng.getrandbits(128)), pregnancy_id=pregnancy,
                     mother_id=mother, facility="BV-38",
                     visit_date=delivered - dt.timedelta(days=190 - 40 * k), residence=home,
                     gestational_weeks=12 + 6 * k,
                 )
             )  # fmt: skip
+        if rng.random() < 0.3:  # the last visit voided
+            late.append(visit.model_copy(update={"revision": 2, "voided": True}))
         first.append(
-            r.BirthRecorded(
+            birth := r.BirthRecorded(
                 birth_id=uuid.UUID(int=rng.getrandbits(128)), pregnancy_id=pregnancy,
                 mother_id=mother, facility="BV-38", birth_date=delivered, residence=home,
                 place="facility", attendant="midwife", mode="vaginal",
@@ -195,6 +207,20 @@ def scenario(seed: int = 7, children: int = 40) -> tuple[list[BaseModel], list[B
                                outcome="live", weight_g=rng.choice([2300, 3100]))],
             )
         )  # fmt: skip
+        if rng.random() < 0.4:  # the weight amended
+            babies = [
+                b.model_copy(update={"weight_g": 5400 - (b.weight_g or 0)}) for b in birth.babies
+            ]
+            late.append(birth.model_copy(update={"revision": 2, "babies": babies}))
+        if rng.random() < 0.3:  # she dies within 42 days of the delivery
+            late.append(
+                r.PersonState(
+                    person_id=mother, role="mother", sex="F", birth_date=D(1995, 1, 1),
+                    registered_on=delivered - dt.timedelta(days=200),
+                    residences=[r.ResidencePeriod(residence=home)],
+                    died_on=delivered + dt.timedelta(days=10), revision=2,
+                )
+            )  # fmt: skip
     return first, late
 
 

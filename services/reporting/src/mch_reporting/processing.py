@@ -32,7 +32,7 @@ from .answers import RollUpCache
 from .domain.disclosure import Disclosure, disclose, for_reader
 from .domain.growth_indicators import GROWTH_INDICATORS, growth_counts
 from .domain.immunization_indicators import CODES as IMMUNIZATION_CODES
-from .domain.immunization_indicators import immunization_counts
+from .domain.immunization_indicators import immunization_counts, oldest_counted
 from .domain.indicators import Count, Indicator, IndicatorValue, View, roll_up, values_of
 from .domain.maternal import CODES as MATERNAL_CODES
 from .domain.maternal import maternal_counts
@@ -390,9 +390,8 @@ class Facts:
         """Each period's counts, from one read of the facts of all of them: every rule keeps to
         the period it is given, so facts of a wider span change nothing."""
         span = Period("span", "month", min(p.start for p in periods), max(p.end for p in periods))
-        # One read of the children for every rule: the widest window any of them needs (under 6
-        # at the end, or turning 1 in the period).
-        oldest = min(span.end - dt.timedelta(days=6 * 366), span.start - dt.timedelta(days=366))
+        # One read of the children for every rule and period: the widest window any of them needs.
+        oldest = oldest_counted(periods)
         children = self.read.children_born_after(oldest)
         growth = codes & set(GROWTH_INDICATORS)
         measurements = self.read.measurements(span) if growth else []
@@ -400,7 +399,7 @@ class Facts:
             self.read.maternal_facts(span, codes, children) if codes & MATERNAL_CODES else None
         )
         immunization = (
-            self.read.immunization_facts(span, codes, view, children)
+            self.read.immunization_facts(span, codes, view, children, born_after=oldest)
             if codes & IMMUNIZATION_CODES
             else None
         )

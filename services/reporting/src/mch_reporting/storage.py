@@ -440,10 +440,17 @@ class FactsReader:
         ]
 
     def immunization_facts(
-        self, period: Period, codes: AbstractSet[str], view: View, children: Sequence[Child]
+        self,
+        period: Period,
+        codes: AbstractSet[str],
+        view: View,
+        children: Sequence[Child],
+        *,
+        born_after: dt.date,
     ) -> ImmunizationFacts:
         """The children and deliveries the immunization indicators of ``period`` count, with the
-        status facts they need, in a few set-based queries."""
+        status facts they need, in a few set-based queries; ``children`` are those born after
+        ``born_after`` (``oldest_counted`` of the periods asked)."""
         start, end = period.start, period.end
         facts = ImmunizationFacts()
         fact = ReportingImmunizationFact
@@ -454,9 +461,8 @@ class FactsReader:
             col(fact.holds) == True,  # noqa: E712 - SQL expression
             col(fact.since).between(start, end),
         )
-        # Under 6 at the end, or turning 1 during the period; and whoever was given a dose in it.
-        oldest = min(end - dt.timedelta(days=6 * 366), start - dt.timedelta(days=366))
-        young = col(ReportingChild.birth_date) > oldest
+        # The children of the population (``children``); and whoever was given a dose in it.
+        young = col(ReportingChild.birth_date) > born_after
         facts.children = list(children)
         if doses:
             # A dose given to a child older than the window still counts.

@@ -59,6 +59,17 @@ CODES = frozenset(i.code for i in CATALOG)
 DEFAULTER_AGE_YEARS = 6
 
 
+def oldest_counted(periods: Sequence[Period]) -> dt.date:
+    """Children born after this day are all that any rule may count in ``periods``: under 6 on a
+    period's last day (DEFAULTERS, JE3's cohort, and every younger one), or turning 1 during one
+    (FIC). From the earliest period, not the span's end: a series read once for several periods
+    still counts in its first month the children who are 6 by its last."""
+    return min(
+        min(p.end for p in periods) - dt.timedelta(days=DEFAULTER_AGE_YEARS * 366),
+        min(p.start for p in periods) - dt.timedelta(days=366),
+    )
+
+
 @dataclass(frozen=True)
 class StatusFact:
     """The latest state of one fact of a person's immunization status."""
