@@ -93,17 +93,18 @@ def growth_engine(growth_database: str) -> Iterator[Engine]:
     engine.dispose()
 
 
-@pytest.fixture
-def send(growth_engine: Engine) -> Callable[..., list[str]]:
-    """Apply events of ``mch.records.v1`` as the consumer does, in one batch; their statuses."""
+@pytest.fixture(params=["batch", "event by event"])
+def send(growth_engine: Engine, request: pytest.FixtureRequest) -> Callable[..., list[str]]:
+    """Apply events of ``mch.records.v1`` as the consumer does, in one batch; their statuses.
+    Twice: as the live consumer applies a batch (loaded first, see ``RecordsConsumer``), and event
+    by event in savepoints, as it does again after an unexpected error."""
+    consumer = processing.RecordsConsumer() if request.param == "batch" else processing.apply
 
     def send(*models: BaseModel) -> list[str]:
         events: list[tuple[CloudEvent, dict[str, str]]] = [
             (new_event(m, source="mch-records"), {}) for m in models
         ]
-        results = apply_events(
-            growth_engine, "mch-growth", events, processing.apply, service="growth"
-        )
+        results = apply_events(growth_engine, "mch-growth", events, consumer, service="growth")
         return [result.status for result in results]
 
     return send

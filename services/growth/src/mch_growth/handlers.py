@@ -9,4 +9,4 @@ from . import processing
 
 
 def register(ctx: ServiceContext) -> None:
-    ctx.subscribe(topics.RECORDS, apply=processing.apply)
+    ctx.subscribe(topics.RECORDS, apply=processing.RecordsConsumer())
