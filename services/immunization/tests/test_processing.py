@@ -28,7 +28,7 @@ from mch_immunization.catalog import ScheduleBook
 from mch_immunization.domain.status import DOSE_FACTS
 from mch_immunization.forecasting import Forecaster
 from mch_immunization.handlers import Reforecasting
-from mch_immunization.orgunits import OrgUnits
+from mch_immunization.orgunits import tree_cache
 from mch_immunization.processing import RecordsConsumer
 from mch_immunization.storage import ImmunizationOverdue, ImmunizationPerson
 from mch_servicekit.db import make_engine
@@ -48,7 +48,7 @@ class Service:
         self.engine = make_engine(url)
         self.today = TODAY
         self.schedules = ScheduleBook(self.engine, schedules_dir)
-        orgunits = OrgUnits()
+        orgunits = tree_cache()
         self.forecaster = Forecaster(self.schedules, orgunits, today=lambda: self.today)
         self.job = Reforecasting(
             self.engine, self.forecaster, self.schedules, interval=3600, wake_relay=lambda: None

@@ -30,8 +30,8 @@ from mch_events.envelope import CloudEvent, subject_key, to_kafka
 from mch_events.outbox import outbox_table
 from mch_platform.local import demo_orgunits_json
 from mch_records.domain import orgunits as orgunit_io
-from mch_records.orgunits import import_versions
-from mch_records.processing import CONSUMER, Gate, OrgUnits
+from mch_records.orgunits import import_versions, tree_cache
+from mch_records.processing import CONSUMER, Gate
 from mch_servicekit.db import make_engine
 from mch_servicekit.migrations import upgrade
 
@@ -88,7 +88,7 @@ def database(kind: str, folder: Path) -> Iterator[Engine]:
 
 
 def ingest(engine: Engine, records: list[ConsumerRecord[bytes, bytes]]) -> int:
-    gate = Gate(OrgUnits(engine))
+    gate = Gate(tree_cache(engine))
     accepted = 0
     for start in range(0, len(records), BATCH):
         batch = [decode(r) for r in records[start : start + BATCH]]

@@ -31,8 +31,8 @@ from mch_platform.local import demo_orgunits_json
 from mch_platform.simulate import publish_kafka
 from mch_platform.testing import running
 from mch_records.domain import orgunits as orgunit_io
-from mch_records.orgunits import import_versions
-from mch_records.processing import CONSUMER, Gate, OrgUnits
+from mch_records.orgunits import import_versions, tree_cache
+from mch_records.processing import CONSUMER, Gate
 from mch_records.storage import (
     MODELS,
     HeldEvent,
@@ -229,7 +229,7 @@ class GateHarness:
 
     def __init__(self, engine: Engine, today: dt.date = TODAY) -> None:
         self.engine = engine
-        self.gate = Gate(OrgUnits(engine), today=lambda: today)
+        self.gate = Gate(tree_cache(engine), today=lambda: today)
 
     def apply(self, events: Sequence[CloudEvent], batch: int = 500) -> list[EventResult]:
         results: list[EventResult] = []

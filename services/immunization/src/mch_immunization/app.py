@@ -17,7 +17,7 @@ from . import defaulters_page, handlers, resync
 from .api import create_router
 from .catalog import ScheduleBook
 from .forecasting import Forecaster, today_in_vietnam
-from .orgunits import OrgUnits
+from .orgunits import tree_cache
 from .processing import RecordsConsumer
 from .service_api import create_service_router
 from .settings import ImmunizationSettings
@@ -39,7 +39,7 @@ def create_app(
     )
     ctx: ServiceContext = app.state.ctx
     schedules = ScheduleBook(ctx.engine, settings.schedules_dir)
-    orgunits = OrgUnits()
+    orgunits = tree_cache()
     forecaster = Forecaster(schedules, orgunits, today)
     reforecasting = handlers.Reforecasting(
         ctx.engine,

@@ -16,8 +16,10 @@ from mch_events import outbox, topics
 from mch_events.contracts.common import Role
 from mch_events.contracts.immunization import ImmunizationStatusChanged
 from mch_events.envelope import VN_TZ, new_event
+from mch_events.orgtree_cache import OrgTreeCache
 from mch_servicekit.resync import content_id
 
+from . import orgunits
 from .catalog import ScheduleBook
 from .domain.engine import GivenDose
 from .domain.person import (
@@ -32,7 +34,6 @@ from .domain.person import (
 )
 from .domain.schedule import Population
 from .domain.status import Change, changes, from_json, status_of, to_json
-from .orgunits import OrgUnits
 from .storage import SERVICE as _SERVICE
 from .storage import (
     ImmunizationBirth,
@@ -55,11 +56,11 @@ class Forecaster:
     def __init__(
         self,
         schedules: ScheduleBook,
-        orgunits: OrgUnits,
+        trees: OrgTreeCache[Session],
         today: Callable[[], dt.date] = today_in_vietnam,
     ) -> None:
         self._schedules = schedules
-        self._orgunits = orgunits
+        self._trees = trees
         self.today = today
 
     # -- choosing whom -----------------------------------------------------------------------------
@@ -129,7 +130,7 @@ class Forecaster:
             raise LookupError(f"no {population} schedule is loaded")
         as_of = forecast_date(recorded, today)
         residence = residence_on(recorded.residences, as_of)
-        ancestors = self._orgunits.ancestors(session, residence, as_of)
+        ancestors = orgunits.ancestors(self._trees, session, residence, as_of)
         result = forecast_recorded(schedule, recorded, ancestors, as_of)
         status = status_of(result, recorded.birth_date, recorded.deliveries, recorded.died_on)
         stopped_on = min(recorded.died_on, as_of) if recorded.died_on else as_of

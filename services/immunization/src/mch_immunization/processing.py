@@ -15,10 +15,11 @@ from mch_events.consume import BatchSummary
 from mch_events.contracts import records as r
 from mch_events.contracts.results import EventResult
 from mch_events.envelope import CloudEvent
+from mch_events.orgtree_cache import OrgTreeCache
 from mch_events.registry import event_type_for
 from mch_servicekit.erasure import remember
 
-from .orgunits import OrgUnits
+from . import orgunits
 from .storage import (
     SERVICE,
     ImmunizationBirth,
@@ -39,8 +40,8 @@ class RecordsConsumer:
     records the batch held, so that the facts between two records of one batch (a child's state
     before her doses) are never published."""
 
-    def __init__(self, orgunits: OrgUnits, changed: Callable[[], None]) -> None:
-        self._orgunits = orgunits
+    def __init__(self, trees: OrgTreeCache[Session], changed: Callable[[], None]) -> None:
+        self._trees = trees
         self._changed = changed
         """Called once a batch that marked people is committed (wakes the job)."""
         self._changing_tree = False
@@ -54,7 +55,7 @@ class RecordsConsumer:
     async def after_batch(self, summary: BatchSummary) -> None:
         if self._changing_tree:
             self._changing_tree = False
-            self._orgunits.forget()
+            self._trees.forget()
         if summary.count("accepted"):
             self._changed()
 
@@ -72,7 +73,7 @@ class RecordsConsumer:
             case r.PersonsMerged():
                 changed = self._merge(session, str(data.duplicate_id), str(data.surviving_id))
             case r.OrgUnit():
-                self._orgunits.store(session, data)
+                orgunits.store(session, data)
             case r.PersonErased():
                 remember(session, SERVICE, data)
         if changed is None:

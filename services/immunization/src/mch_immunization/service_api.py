@@ -15,6 +15,7 @@ from sqlmodel import Session, col, select
 
 from mch_events.contracts.records import OrgUnit
 from mch_events.orgtree import OrgTree, OrgTreeError
+from mch_events.orgtree_cache import OrgTreeCache
 from mch_servicekit.access import (
     Action,
     Decision,
@@ -34,7 +35,6 @@ from .catalog import ScheduleBook, ScheduleConflict
 from .domain.defaulters import OverdueRow, group_by_commune
 from .domain.person import population_of
 from .domain.schedule import Population, ScheduleError
-from .orgunits import OrgUnits
 from .storage import SERVICE, ImmunizationMerge, ImmunizationOverdue, ImmunizationPerson
 
 _IN_CHUNK = 500
@@ -86,7 +86,7 @@ class DefaultersOut(BaseModel):
 def create_service_router(
     engine: Engine,
     schedules: ScheduleBook,
-    orgunits: OrgUnits,
+    orgunits: OrgTreeCache[Session],
     today: Callable[[], dt.date],
     schedules_changed: Callable[[], None],
 ) -> APIRouter:
@@ -210,7 +210,7 @@ def _stored_forecast(engine: Engine, person_id: str) -> PersonForecastOut:
 
 
 def _overdue_in_subtree(
-    engine: Engine, orgunits: OrgUnits, who: Principal, orgunit: str, day: dt.date
+    engine: Engine, orgunits: OrgTreeCache[Session], who: Principal, orgunit: str, day: dt.date
 ) -> tuple[OrgTree, OrgUnit, Decision, list[OverdueRow]]:
     """The tree in force, the org unit, whether ``who`` may read its names, and (only then) the
     doses overdue on ``day`` in its subtree."""

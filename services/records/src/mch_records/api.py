@@ -404,6 +404,6 @@ async def import_orgunits(
         raise HTTPException(
             422, {"message": "the org-unit tree would not be valid", "problems": list(exc.problems)}
         ) from exc
-    gate.orgunits.invalidate()
+    gate.orgunits.forget()
     ctx.relay.wake()
     return summary

@@ -12,7 +12,8 @@ from mch_events.claims import load_keys
 from mch_servicekit.app import create_service
 
 from . import api, handlers, people_api, resync
-from .processing import ClaimedGate, Gate, OrgUnits, utc_today
+from .orgunits import tree_cache
+from .processing import ClaimedGate, Gate, utc_today
 from .settings import RecordsSettings
 
 
@@ -32,7 +33,7 @@ def create_app(
         description="People, pregnancies, visits and org units: the gate for facility events.",
     )
     ctx = app.state.ctx
-    gate = Gate(OrgUnits(ctx.engine), hold_for=dt.timedelta(days=settings.hold_days), today=today)
+    gate = Gate(tree_cache(ctx.engine), hold_for=dt.timedelta(days=settings.hold_days), today=today)
     inbound = (
         ClaimedGate(gate, _facility_keys(settings)) if settings.require_facility_claims else gate
     )

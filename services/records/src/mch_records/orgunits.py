@@ -5,12 +5,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from sqlalchemy import Engine
 from sqlmodel import Session, select
 
 from mch_events import outbox, topics
 from mch_events.contracts.records import OrgUnit
 from mch_events.envelope import new_event
 from mch_events.orgtree import OrgTree
+from mch_events.orgtree_cache import OrgTreeCache
 
 from .storage import SERVICE, OrgUnitVersion
 
@@ -27,6 +29,12 @@ class ImportSummary:
 def stored_versions(session: Session) -> list[OrgUnit]:
     rows = session.exec(select(OrgUnitVersion)).all()
     return [OrgUnit.model_validate(row.model_dump()) for row in rows]
+
+
+def tree_cache(engine: Engine) -> OrgTreeCache[Session]:
+    """The tree of the stored versions, kept until an import has committed (``forget``); read
+    through the caller's session when given one."""
+    return OrgTreeCache(stored_versions, connect=lambda: Session(engine))
 
 
 def import_versions(session: Session, units: list[OrgUnit], *, source: str) -> ImportSummary:

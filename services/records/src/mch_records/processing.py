@@ -5,65 +5,30 @@ the events announcing it in the caller's transaction (outbox)."""
 from __future__ import annotations
 
 import datetime as dt
-import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from pydantic import BaseModel
-from sqlalchemy import Engine, or_
+from sqlalchemy import or_
 from sqlmodel import Session, col, select
 
 from mch_events import idempotency
 from mch_events.claims import FacilityKeys, claim_problems
 from mch_events.contracts import facility as f
-from mch_events.contracts import records as r
 from mch_events.contracts.results import EventResult, Problem, ReasonCode
 from mch_events.envelope import CloudEvent, EventError, parse_data
 from mch_events.orgtree import OrgTree
+from mch_events.orgtree_cache import OrgTreeCache
 from mch_events.telemetry import current_traceparent
 
 from . import recording
 from .domain import checks, rules
 from .lookups import Lookups, ids_in, lookups
 from .rejections import record_rejection
-from .storage import SERVICE, HeldEvent, OrgUnitVersion, Person, Record
+from .storage import SERVICE, HeldEvent, Person, Record
 
 CONSUMER = "mch-records"
 """The consumer name events are deduplicated under, on both ways in (the Kafka group's name)."""
-
-
-class OrgUnits:
-    """The org-unit tree, read from the database once and again after each import."""
-
-    def __init__(self, engine: Engine) -> None:
-        self._engine = engine
-        self._tree: OrgTree | None = None
-        self._lock = threading.Lock()
-
-    def tree(self, session: Session | None = None) -> OrgTree:
-        """The tree; read through ``session`` when given: on SQLite a second connection would wait
-        for the write lock that session's transaction holds."""
-        with self._lock:
-            if self._tree is None:
-                if session is None:
-                    with Session(self._engine) as own:
-                        self._tree = _load_tree(own)
-                else:
-                    self._tree = _load_tree(session)
-            return self._tree
-
-    def invalidate(self) -> None:
-        with self._lock:
-            self._tree = None
-
-
-def _load_tree(session: Session) -> OrgTree:
-    rows = session.exec(select(OrgUnitVersion)).all()
-    return OrgTree([to_contract(row) for row in rows])
-
-
-def to_contract(row: OrgUnitVersion) -> r.OrgUnit:
-    return r.OrgUnit.model_validate(row.model_dump())
 
 
 def utc_today() -> dt.date:
@@ -74,7 +39,7 @@ def utc_today() -> dt.date:
 class Gate:
     """Applies facility events (``mch_events.consume.BatchApply``)."""
 
-    orgunits: OrgUnits
+    orgunits: OrgTreeCache[Session]
     hold_for: dt.timedelta = dt.timedelta(days=7)
     today: Callable[[], dt.date] = utc_today
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import json
-import threading
 from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
@@ -24,6 +23,7 @@ from mch_events.contracts.common import Revisioned
 from mch_events.contracts.results import EventResult
 from mch_events.envelope import CloudEvent
 from mch_events.orgtree import OrgTree
+from mch_events.orgtree_cache import OrgTreeCache
 from mch_servicekit.access import DEFAULT_MINIMUM, Principal
 from mch_servicekit.db import reads_only
 from mch_servicekit.upserts import upsert_newest
@@ -57,12 +57,12 @@ class Facts:
     """Applies events to the reporting tables and answers the questions indicators ask."""
 
     def __init__(self, engine: Engine, *, small_cell_minimum: int = DEFAULT_MINIMUM) -> None:
-        self._engine = engine
         self.small_cell_minimum = small_cell_minimum
         self.read = FactsReader(engine)
-        self._tree: OrgTree | None = None
+        self._orgtrees = OrgTreeCache(
+            _orgunit_versions, connect=lambda: Session(reads_only(engine))
+        )
         self._tree_changed = False
-        self._lock = threading.Lock()
         self._rollups = RollUpCache()
         self._generation = 0
         """Moved on by every event applied, and again once its batch is committed: a roll-up made
@@ -253,14 +253,12 @@ class Facts:
         self._generation += 1
         if self._tree_changed:
             self._tree_changed = False
-            with self._lock:
-                self._tree = None
+            self._orgtrees.forget()
 
     def forget_tree(self) -> None:
         """The tables were replaced (a rebuild): read the tree again, count again."""
-        with self._lock:
-            self._tree = None
-            self._generation += 1
+        self._orgtrees.forget()
+        self._generation += 1
 
     def _child(self, session: Session, data: r.PersonState) -> None:
         _upsert(
@@ -322,12 +320,8 @@ class Facts:
 
     # -- reading ---------------------------------------------------------------------------------
     def tree(self) -> OrgTree:
-        with self._lock:
-            if self._tree is None:
-                with Session(reads_only(self._engine)) as session:
-                    rows = session.exec(select(ReportingOrgUnit.version)).all()
-                self._tree = OrgTree(r.OrgUnit.model_validate_json(v) for v in rows)
-            return self._tree
+        """The tree of the stored versions; raises ``OrgTreeError`` while they do not form one."""
+        return self._orgtrees.tree()
 
     def disclosure(self, reader: Principal, tree: OrgTree, period: Period) -> Disclosure:
         """What ``reader`` may see of answers about ``period`` (pass it to ``values``)."""
@@ -431,6 +425,12 @@ def _status_key(data: i.ImmunizationStatusChanged) -> tuple[str, str, str, int, 
 
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
+
+
+def _orgunit_versions(session: Session) -> list[r.OrgUnit]:
+    return [
+        r.OrgUnit.model_validate_json(v) for v in session.exec(select(ReportingOrgUnit.version))
+    ]
 
 
 def _residences(data: r.PersonState) -> str:
