@@ -38,8 +38,8 @@ from mch_platform.testing import UpProcess as Up
 pytestmark = pytest.mark.integration
 
 MCH = str(Path(sys.executable).parent / "mch")
-CHILDREN_PER_ROUND = 750
-"""Two events each (registration, visit): 1,500 events per round, half over HTTP, half over Kafka
+CHILDREN_PER_ROUND = 400
+"""Two events each (registration, visit): 800 events per round, half over HTTP, half over Kafka
 when the broker is not the one killed."""
 SETTLE = 300.0
 """Seconds the platform gets to count a round (bounded polling; it normally takes far less)."""
