@@ -9,14 +9,12 @@ voided can change the faltering of the visits after it: those are published agai
 from __future__ import annotations
 
 import datetime as dt
-import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Final, TypeVar, cast
+from typing import Final, cast
 
 from pydantic import BaseModel
-from sqlalchemy import event as sa_event
-from sqlmodel import Session, SQLModel, col, func, select
+from sqlmodel import Session, col, func, select
 
 from mch_events import outbox, topics
 from mch_events.contracts import growth as g
@@ -26,6 +24,8 @@ from mch_events.contracts.results import EventResult
 from mch_events.envelope import CloudEvent, new_event
 from mch_events.orgtree import OrgTree, OrgTreeError
 from mch_events.registry import event_type_for
+from mch_servicekit import batchrows
+from mch_servicekit.batchrows import BatchRows, in_chunks, named_id
 from mch_servicekit.erasure import remember
 
 from .domain.nutrition import (
@@ -44,7 +44,6 @@ SOURCE = "mch-growth"
 _POSITIONS = {"lying": Position.LYING, "standing": Position.STANDING, None: Position.UNKNOWN}
 _PUBLISHED: Final[tuple[Indicator, ...]] = ("waz", "lhaz", "whz", "baz", "hcaz")
 _MALNOURISHED = (Severity.MODERATE, Severity.SEVERE)
-_Row = TypeVar("_Row", bound=SQLModel)
 
 
 class RecordsConsumer:
@@ -56,69 +55,36 @@ class RecordsConsumer:
         visit_ids: set[str] = set()
         child_ids: set[str] = set()
         for event in events:
-            # Unvalidated: an id that is not one names nothing (the event is rejected when applied).
             if event.type == _VISIT_TYPE:
-                visit_ids |= _ids(event.data.get("visit_id"))
-                child_ids |= _ids(event.data.get("child_id"))
+                visit_ids |= named_id(event.data.get("visit_id"))
+                child_ids |= named_id(event.data.get("child_id"))
             elif event.type == _PERSON_TYPE:
-                child_ids |= _ids(event.data.get("person_id"))
-        loaded = _Loaded(
-            visits=dict.fromkeys(visit_ids), children=dict.fromkeys(child_ids), series={}
-        )
-        for row in _in_chunks(session, GrowthVisit, col(GrowthVisit.visit_id), visit_ids):
-            loaded.visits[row.visit_id] = row
-            child_ids.add(row.child_id)  # the series a visit moving to another child leaves
-        for row in _in_chunks(session, GrowthVisit, col(GrowthVisit.child_id), child_ids):
-            loaded.visits[row.visit_id] = row
-        for child in _in_chunks(session, GrowthChild, col(GrowthChild.child_id), child_ids):
-            loaded.children[child.child_id] = child
-        loaded.series = {child_id: {} for child_id in child_ids}
-        for visit in loaded.visits.values():
-            if visit is not None and visit.child_id in loaded.series:
-                loaded.series[visit.child_id][visit.visit_id] = visit
-        session.info[_LOADED] = loaded
-        if not session.info.get(_LISTENING):
-            session.info[_LISTENING] = True
-            sa_event.listen(session, "after_soft_rollback", _forget_loaded)
+                child_ids |= named_id(event.data.get("person_id"))
+        rows = BatchRows.start(session)
+        # A visit moving to another child leaves its child's series: that series is loaded too.
+        child_ids |= {v.child_id for v in rows.load(session, GrowthVisit, visit_ids)}
+        series: dict[str, dict[str, GrowthVisit]] = {child_id: {} for child_id in child_ids}
+        for visit in in_chunks(session, GrowthVisit, col(GrowthVisit.child_id), child_ids):
+            rows.keep(visit)
+            series[visit.child_id][visit.visit_id] = visit
+        rows.load(session, GrowthChild, child_ids)
+        rows.derived[_SERIES] = series
 
     def __call__(self, session: Session, event: CloudEvent, data: BaseModel) -> EventResult:
         return apply(session, event, data)
 
 
-@dataclass
-class _Loaded:
-    visits: dict[str, GrowthVisit | None]
-    """By visit id: the visits the batch names or their children have (None: none stored)."""
-    children: dict[str, GrowthChild | None]
-    series: dict[str, dict[str, GrowthVisit]]
-    """By child id: the child's visits, by visit id."""
-
-
-_LOADED = "mch_growth.loaded"
-_LISTENING = "mch_growth.listening"
+_SERIES = "series"
+"""``BatchRows.derived``: by child id, the child's visits by visit id, kept current."""
 _VISIT_TYPE = event_type_for(r.ChildVisitRecorded).name
 _PERSON_TYPE = event_type_for(r.PersonState).name
-_IN_CHUNK = 500
 
 
-def _forget_loaded(session: Session, _previous: object) -> None:
-    # A savepoint rolled back may have taken rows the batch keeps in memory with it.
-    session.info.pop(_LOADED, None)
-
-
-def _ids(value: object) -> set[str]:
-    try:
-        return {str(uuid.UUID(str(value)))}
-    except ValueError:
-        return set()
-
-
-def _in_chunks(
-    session: Session, model: type[_Row], column: Any, values: set[str]
-) -> Iterator[_Row]:
-    ordered = sorted(values)
-    for start in range(0, len(ordered), _IN_CHUNK):
-        yield from session.exec(select(model).where(column.in_(ordered[start : start + _IN_CHUNK])))
+def _kept_series(session: Session) -> tuple[BatchRows, dict[str, dict[str, GrowthVisit]]] | None:
+    rows = BatchRows.of(session)
+    if rows is None or _SERIES not in rows.derived:
+        return None
+    return rows, rows.derived[_SERIES]
 
 
 def apply(session: Session, event: CloudEvent, data: BaseModel) -> EventResult:
@@ -165,24 +131,17 @@ def orgunit_tree(session: Session) -> OrgTree | None:
 
 def _child(session: Session, data: r.PersonState) -> None:
     key = str(data.person_id)
-    loaded = session.info.get(_LOADED)
-    if isinstance(loaded, _Loaded) and key in loaded.children:
-        row = loaded.children[key]
-    else:
-        row = session.get(GrowthChild, key)
+    row = batchrows.get(session, GrowthChild, key)
     if row is not None and data.revision < row.revision:
         return
-    if row is None:
-        row = GrowthChild(child_id=key, sex=data.sex, birth_date=data.birth_date)
-        if isinstance(loaded, _Loaded):
-            loaded.children[key] = row
+    row = row or GrowthChild(child_id=key, sex=data.sex, birth_date=data.birth_date)
     row.sex, row.birth_date = data.sex, data.birth_date
     row.revision, row.voided = data.revision, data.voided or data.merged_into is not None
     if data.residences:
         row.residence = max(
             data.residences, key=lambda p: p.effective_date or dt.date.min
         ).residence
-    session.add(row)
+    batchrows.keep(session, row)
 
 
 def measurement_of(visit: r.ChildVisitRecorded) -> Measurement:
@@ -249,10 +208,10 @@ def to_contract(
 
 def _visit(session: Session, event: CloudEvent, visit: r.ChildVisitRecorded) -> EventResult:
     key = str(visit.visit_id)
-    loaded = session.info.get(_LOADED)
-    if not isinstance(loaded, _Loaded) or key not in loaded.visits:
-        loaded = None
-    row = session.get(GrowthVisit, key) if loaded is None else loaded.visits[key]
+    kept = _kept_series(session)
+    if kept is not None and not kept[0].known(GrowthVisit, key):
+        kept = None  # not prepared for: read from the database
+    row = batchrows.get(session, GrowthVisit, key)
     if row is not None and visit.revision < row.revision:
         return EventResult(id=event.id, status="stale")
     # After a merge the visit comes again under the surviving child: the series it leaves changes.
@@ -270,23 +229,22 @@ def _visit(session: Session, event: CloudEvent, visit: r.ChildVisitRecorded) -> 
     row.weight_kg, row.oedema = visit.weight_kg, bool(visit.oedema)
     row.age_days = age_in_days(visit.birth_date, visit.visit_date)
     row.record = visit.model_dump_json()
-    session.add(row)
-    if loaded is None:
+    batchrows.keep(session, row)
+    if kept is None:
         session.flush()  # the series below is read from the database
     else:
-        loaded.visits[key] = row
-        for series in loaded.series.values():
+        for series in kept[1].values():
             series.pop(key, None)
-        loaded.series.setdefault(row.child_id, {})[key] = row
+        kept[1].setdefault(row.child_id, {})[key] = row
     for child_id in sorted(children):
         _publish_series(session, child_id, changed=visit)
     return EventResult(id=event.id, status="accepted")
 
 
 def _series(session: Session, child_id: str) -> list[GrowthVisit]:
-    loaded = session.info.get(_LOADED)
-    if isinstance(loaded, _Loaded) and child_id in loaded.series:
-        return sorted(loaded.series[child_id].values(), key=lambda v: (v.visit_date, v.visit_id))
+    kept = _kept_series(session)
+    if kept is not None and child_id in kept[1]:
+        return sorted(kept[1][child_id].values(), key=lambda v: (v.visit_date, v.visit_id))
     query = (
         select(GrowthVisit)
         .where(GrowthVisit.child_id == child_id)

@@ -17,6 +17,8 @@ from mch_events.contracts.results import EventResult
 from mch_events.envelope import CloudEvent
 from mch_events.orgtree_cache import OrgTreeCache
 from mch_events.registry import event_type_for
+from mch_servicekit import batchrows
+from mch_servicekit.batchrows import BatchRows, named_id
 from mch_servicekit.erasure import remember
 
 from . import orgunits
@@ -30,6 +32,17 @@ from .storage import (
 )
 
 _ORGUNIT = event_type_for(r.OrgUnit).name
+_NAMES: dict[str, tuple[tuple[str, str], ...]] = {
+    event_type_for(r.PersonState).name: (("person", "person_id"), ("person", "merged_into")),
+    event_type_for(r.ImmunizationRecorded).name: (
+        ("dose", "immunization_id"),
+        ("person", "person_id"),
+    ),
+    event_type_for(r.PregnancyState).name: (("pregnancy", "pregnancy_id"), ("person", "mother_id")),
+    event_type_for(r.BirthRecorded).name: (("birth", "birth_id"), ("person", "mother_id")),
+    event_type_for(r.PersonsMerged).name: (("person", "duplicate_id"), ("person", "surviving_id")),
+}
+"""Which ids each type names, as (kind, field of its data)."""
 
 
 class RecordsConsumer:
@@ -47,6 +60,24 @@ class RecordsConsumer:
         self._changing_tree = False
 
     def prepare(self, session: Session, events: Sequence[CloudEvent]) -> None:
+        """Load the records and people the batch names, in a few queries (``BatchRows``)."""
+        named: dict[str, set[str]] = {}
+        for event in events:
+            # Unvalidated: a value that is not an id names nothing (the event is rejected later).
+            for kind, field in _NAMES.get(event.type, ()):
+                named.setdefault(kind, set()).update(named_id(event.data.get(field)))
+        rows = BatchRows.start(session)
+        people = named.get("person", set())
+        for model, kind, owner in (
+            (ImmunizationDose, "dose", "person_id"),
+            (ImmunizationPregnancy, "pregnancy", "mother_id"),
+            (ImmunizationBirth, "birth", "mother_id"),
+        ):
+            people |= {
+                getattr(row, owner) for row in rows.load(session, model, named.get(kind, ()))
+            }
+        people |= {m.surviving_id for m in rows.load(session, ImmunizationMerge, people)}
+        rows.load(session, ImmunizationPerson, people)
         if any(event.type == _ORGUNIT for event in events):
             # Roll-out scopes match a residence's province: everyone is to be forecast again.
             session.execute(update(ImmunizationPerson).values(pending=True))
@@ -79,17 +110,13 @@ class RecordsConsumer:
         if changed is None:
             return EventResult(id=event.id, status="stale")
         if changed:
-            session.execute(
-                update(ImmunizationPerson)
-                .where(col(ImmunizationPerson.person_id).in_(changed))
-                .values(pending=True)
-            )
+            _mark_pending(session, changed)
         return EventResult(id=event.id, status="accepted")
 
     # -- storing ---------------------------------------------------------------------------------
     def _person(self, session: Session, data: r.PersonState) -> list[str] | None:
         person_id = str(data.person_id)
-        row = session.get(ImmunizationPerson, person_id)
+        row = batchrows.get(session, ImmunizationPerson, person_id)
         if row is not None and data.revision < row.revision:
             return None
         residences = [
@@ -106,13 +133,13 @@ class RecordsConsumer:
         row.role, row.sex, row.birth_date = data.role, data.sex, data.birth_date
         row.residences = json.dumps(residences)
         row.died_on, row.revision, row.voided = data.died_on, data.revision, data.voided
-        session.add(row)
+        batchrows.keep(session, row)
         if data.merged_into is not None:
             return [person_id, *self._merge(session, person_id, str(data.merged_into))]
         return [person_id]
 
     def _dose(self, session: Session, data: r.ImmunizationRecorded) -> list[str] | None:
-        row = session.get(ImmunizationDose, str(data.immunization_id))
+        row = batchrows.get(session, ImmunizationDose, str(data.immunization_id))
         if row is not None and data.revision < row.revision:
             return None
         person_id = _surviving(session, str(data.person_id))
@@ -125,11 +152,11 @@ class RecordsConsumer:
         )
         row.person_id, row.vaccine, row.date = person_id, data.vaccine, data.date
         row.revision, row.voided = data.revision, data.voided
-        session.add(row)
+        batchrows.keep(session, row)
         return list(dict.fromkeys([before, person_id]))
 
     def _pregnancy(self, session: Session, data: r.PregnancyState) -> list[str] | None:
-        row = session.get(ImmunizationPregnancy, str(data.pregnancy_id))
+        row = batchrows.get(session, ImmunizationPregnancy, str(data.pregnancy_id))
         if row is not None and data.revision < row.revision:
             return None
         mother_id = _surviving(session, str(data.mother_id))
@@ -139,11 +166,11 @@ class RecordsConsumer:
         )
         row.mother_id, row.edd = mother_id, data.edd
         row.revision, row.voided = data.revision, data.voided
-        session.add(row)
+        batchrows.keep(session, row)
         return list(dict.fromkeys([before, mother_id]))
 
     def _birth(self, session: Session, data: r.BirthRecorded) -> list[str] | None:
-        row = session.get(ImmunizationBirth, str(data.birth_id))
+        row = batchrows.get(session, ImmunizationBirth, str(data.birth_id))
         if row is not None and data.revision < row.revision:
             return None
         mother_id = _surviving(session, str(data.mother_id))
@@ -156,17 +183,17 @@ class RecordsConsumer:
         )
         row.pregnancy_id, row.mother_id = str(data.pregnancy_id), mother_id
         row.birth_date, row.revision, row.voided = data.birth_date, data.revision, data.voided
-        session.add(row)
+        batchrows.keep(session, row)
         return list(dict.fromkeys([before, mother_id]))
 
     def _merge(self, session: Session, duplicate_id: str, surviving_id: str) -> list[str]:
         """File the duplicate's records under the surviving person, for good."""
         surviving_id = _surviving(session, surviving_id)
-        merge = session.get(ImmunizationMerge, duplicate_id) or ImmunizationMerge(
+        merge = batchrows.get(session, ImmunizationMerge, duplicate_id) or ImmunizationMerge(
             duplicate_id=duplicate_id, surviving_id=surviving_id
         )
         merge.surviving_id = surviving_id
-        session.add(merge)
+        batchrows.keep(session, merge)
         for table, column in (
             (ImmunizationDose, col(ImmunizationDose.person_id)),
             (ImmunizationPregnancy, col(ImmunizationPregnancy.mother_id)),
@@ -180,7 +207,26 @@ class RecordsConsumer:
         return [duplicate_id, surviving_id]
 
 
+def _mark_pending(session: Session, person_ids: Sequence[str]) -> None:
+    """The people to forecast again: on the rows the batch holds, else in the database."""
+    rows = BatchRows.of(session)
+    elsewhere = []
+    for person_id in person_ids:
+        if rows is not None and rows.known(ImmunizationPerson, person_id):
+            person = rows.get(session, ImmunizationPerson, person_id)
+            if person is not None:
+                person.pending = True
+        else:
+            elsewhere.append(person_id)
+    if elsewhere:
+        session.execute(
+            update(ImmunizationPerson)
+            .where(col(ImmunizationPerson.person_id).in_(elsewhere))
+            .values(pending=True)
+        )
+
+
 def _surviving(session: Session, person_id: str) -> str:
     """The person a (possibly merged) id counts as."""
-    merge = session.get(ImmunizationMerge, person_id)
+    merge = batchrows.get(session, ImmunizationMerge, person_id)
     return merge.surviving_id if merge is not None else person_id
