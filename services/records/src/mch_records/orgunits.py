@@ -13,6 +13,7 @@ from mch_events.contracts.records import OrgUnit
 from mch_events.envelope import new_event
 from mch_events.orgtree import OrgTree
 from mch_events.orgtree_cache import OrgTreeCache
+from mch_servicekit.db import reads_only
 
 from .storage import SERVICE, OrgUnitVersion
 
@@ -34,7 +35,7 @@ def stored_versions(session: Session) -> list[OrgUnit]:
 def tree_cache(engine: Engine) -> OrgTreeCache[Session]:
     """The tree of the stored versions, kept until an import has committed (``forget``); read
     through the caller's session when given one."""
-    return OrgTreeCache(stored_versions, connect=lambda: Session(engine))
+    return OrgTreeCache(stored_versions, connect=lambda: Session(reads_only(engine)))
 
 
 def import_versions(session: Session, units: list[OrgUnit], *, source: str) -> ImportSummary:
