@@ -1,25 +1,30 @@
-"""A records service killed with SIGKILL in the middle of writing a consumer batch, twice, against
-the real broker and PostgreSQL: every facility event (each sent twice, the whole backlog shuffled)
-still has exactly one effect, and every announcement committed is published, once by its id.
+"""A records service killed with SIGKILL while it writes, against the real broker and PostgreSQL:
+every facility event (each sent twice, the whole backlog shuffled, so that copies and references
+arrive late and out of order) still has exactly one effect, and every announcement committed is
+published, under one id.
 
 The service runs as ``mch serve records``, a process of its own, so the kill is a real one: no
-``finally``, no rollback sent, the connections simply gone. The moment is taken from PostgreSQL: a
-transaction of the service that has begun writing the batch's rows (it has a transaction id, and its
-last statement writes one of the gate's tables) is killed, and the test then checks in the commit
-log that this very transaction was aborted, not committed just before the signal landed (if it was,
-the service is started again and another batch is tried).
+``finally``, no rollback sent, the connections simply gone. Its moment is made certain by locks the
+test holds in PostgreSQL, so that when it dies:
 
-The first life runs while another relay holds the outbox's leadership (the advisory lock a second
-replica would hold), so announcements are committed and not published when it dies: the next
-life's relay must publish them. In the second life the relay runs, so the kill may also fall
-between a publication and the deletion of its rows: those are published again under the same ids.
-A trigger of the test's own copies every committed outbox row's event id to a side table, in the
-transaction that inserts it, so what was committed is known after the relay has deleted it."""
+- a consumer batch is in the middle of its bulk writes: the test has inserted, without committing,
+  the row of a mother whose registration comes halfway into the backlog, and the batch that
+  registers her waits on her key in its insert of people;
+- the relay has published announcements, the broker has acknowledged them, and it is deleting
+  their rows: a trigger of the test's own holds that deletion back until the test lets it go;
+- what the batches in between committed is announced in the outbox and not published.
+
+The test checks in PostgreSQL's commit log that both interrupted transactions were rolled back,
+starts the service again, lets it finish, and checks that each event had one effect and that each
+announcement was published under its id (twice, the same message, for those published before the
+kill). Another trigger copies each committed outbox row's event id to a side table in the
+transaction that inserts it, so what was committed is known after the relay deleted it."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import json
 import os
 import random
@@ -38,19 +43,16 @@ from typing import Any
 import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from records_helpers import (
-    GateHarness,
-    TopicReader,
-    dump_state,
-    volume_events,
-)
+from records_helpers import GateHarness, TopicReader, dump_state, volume_events
 from sqlalchemy import Connection, Engine, make_url, text
+from sqlmodel import Session
 
 from mch_events import topics
 from mch_events.broker import EMBEDDED_CONSUMER_ENV
 from mch_events.envelope import CloudEvent
 from mch_platform.embedded_broker import EmbeddedBroker, free_port
 from mch_platform.simulate import publish_kafka
+from mch_records.storage import Person, new_row
 from mch_servicekit.db import make_engine
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio]
@@ -58,20 +60,17 @@ pytestmark = [pytest.mark.integration, pytest.mark.asyncio]
 MCH = str(Path(sys.executable).parent / "mch")
 EVENTS = 1_200
 BATCH = 200
-"""Records per consumer batch: a dozen or more batches, so a kill falls in the middle of the log."""
+"""Records per consumer batch: a dozen batches, so the kill falls in the middle of the log."""
 DEADLINE = 90.0
 """Seconds any one condition gets (bounded polling: it normally holds within a few)."""
-RELAY_LOCK = zlib.crc32(b"mch-outbox-records")
-"""The advisory lock that elects the records outbox relay (``mch_events.outbox``)."""
-BATCH_ROWS = re.compile(r"^\s*(INSERT INTO|UPDATE) records_(person|record|residence)\b")
-"""The last statements of a consumer batch: its rows, written after its claims and its outbox rows
-(the unit of work flushes on commit)."""
+DELETION_LOCK = zlib.crc32(b"mch-test-outbox-deletion")
+"""The advisory lock the test holds to keep the relay's deletions waiting."""
+PEOPLE_INSERT = re.compile(r"^\s*INSERT INTO records_person\b")
 RELAY_DELETE = re.compile(r"^\s*DELETE FROM records_outbox\b")
-"""The relay removing rows the broker has acknowledged."""
 ID_FIELDS = ("visit_id", "birth_id", "immunization_id", "pregnancy_id", "person_id")
 """What an announcement on ``mch.records.v1`` is about, the most specific id first."""
 
-OUTBOX_LOG = """
+TEST_TRIGGERS = f"""
 CREATE TABLE crash_outbox_log (seq bigserial PRIMARY KEY, event_id text NOT NULL);
 CREATE FUNCTION crash_log_outbox() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
@@ -80,7 +79,16 @@ BEGIN
 END $$;
 CREATE TRIGGER crash_log_outbox AFTER INSERT ON records_outbox
     FOR EACH ROW EXECUTE FUNCTION crash_log_outbox();
+CREATE FUNCTION crash_hold_deletion() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_advisory_xact_lock({DELETION_LOCK});
+    RETURN NULL;
+END $$;
+CREATE TRIGGER crash_hold_deletion AFTER DELETE ON records_outbox
+    FOR EACH STATEMENT EXECUTE FUNCTION crash_hold_deletion();
 """
+"""The outbox rows committed, logged as they are inserted; the relay's deletions wait, once their
+rows are gone, for the lock ``DELETION_LOCK`` whenever the test holds it."""
 
 
 class RecordsProcess:
@@ -155,17 +163,25 @@ def poll(
     what: str,
     seconds: float = DEADLINE,
     state: Callable[[], str] = str,
-    every: float = 0.1,
 ) -> None:
     deadline = time.monotonic() + seconds
     while not condition():
         assert time.monotonic() < deadline, f"not within {seconds} s: {what} {state()}"
-        time.sleep(every)
+        time.sleep(0.05)
+
+
+@dataclass(frozen=True)
+class Transaction:
+    xid: int
+    """The full (64-bit) transaction id, for ``pg_xact_status``."""
+    statement: str
+    written: set[str]
+    """The service's tables it has written to."""
 
 
 @dataclass
 class Database:
-    """The service's database, read by the test on a connection of its own."""
+    """The service's database, read by the test on connections of its own."""
 
     engine: Engine
     name: str
@@ -186,52 +202,32 @@ class Database:
     def state(self) -> str:
         return f"(claims {self.claims()}, held {self.held()}, outbox {self.pending()})"
 
-    def writing(self, statement: re.Pattern[str]) -> Transaction | None:
-        """A transaction of the service that has written and whose last statement matches."""
+    def waiting(self, statement: re.Pattern[str]) -> Transaction | None:
+        """A transaction of the service that has written, its statement waiting for a lock."""
         with self.engine.connect() as conn:
             rows = conn.execute(
                 text(
                     "SELECT pid, backend_xid::text, query FROM pg_stat_activity "
-                    "WHERE datname = :db AND pid <> pg_backend_pid() AND backend_xid IS NOT NULL"
+                    "WHERE datname = :db AND wait_event_type = 'Lock' AND backend_xid IS NOT NULL"
                 ),
                 {"db": self.name},
             ).all()
-            for backend, xid, query in rows:
+            for pid, xid, query in rows:
                 if statement.match(query):
-                    return Transaction(backend, int(xid), _full_xid(conn, int(xid)), query)
+                    written = conn.execute(
+                        text(
+                            "SELECT c.relname FROM pg_locks l JOIN pg_class c ON c.oid = l.relation "
+                            "WHERE l.pid = :pid AND l.mode = 'RowExclusiveLock' AND c.relkind = 'r'"
+                        ),
+                        {"pid": pid},
+                    )
+                    tables = {t for (t,) in written if t.startswith("records_")}
+                    return Transaction(_full_xid(conn, int(xid)), query, tables)
         return None
-
-    def stuck(self, transaction: Transaction) -> bool | None:
-        """With the service frozen: None while the backend still works on its own, then whether
-        the transaction is open, waiting for the service (for its next statement or its commit,
-        or to take results it sent)."""
-        with self.engine.connect() as conn:
-            row = conn.execute(
-                text(
-                    "SELECT state, wait_event, backend_xid::text FROM pg_stat_activity "
-                    "WHERE pid = :pid"
-                ),
-                {"pid": transaction.backend},
-            ).first()
-        if row is None:
-            return False
-        state, wait_event, xid = row
-        if state == "active" and wait_event not in ("ClientRead", "ClientWrite"):
-            return None
-        return xid is not None and int(xid) == transaction.xid
 
     def outcome(self, xid: int) -> str:
         """``committed``, ``aborted`` or ``in progress``."""
         return str(self.scalar("SELECT pg_xact_status(CAST(:x AS text)::xid8)", x=str(xid)))
-
-
-@dataclass(frozen=True)
-class Transaction:
-    backend: int
-    xid: int
-    full_xid: int
-    """For ``pg_xact_status``."""
-    statement: str
 
 
 def _full_xid(conn: Connection, xid: int) -> int:
@@ -242,48 +238,88 @@ def _full_xid(conn: Connection, xid: int) -> int:
     return full - (1 << 32) if full - xmax > 1 << 31 else full
 
 
-def kill_inside(process: RecordsProcess, db: Database, statement: re.Pattern[str]) -> str:
-    """Kill ``process`` inside a transaction that has run ``statement`` and not committed; returns
-    the statement. Seen from outside, the transaction may commit before a signal lands; frozen
-    (SIGSTOP), the process cannot send its commit, so once its backend waits for it with the
-    transaction still open, SIGKILL certainly falls before the commit. Otherwise the process
-    goes on and a later transaction is taken."""
-    deadline = time.monotonic() + DEADLINE
-    while time.monotonic() < deadline:
+@contextlib.contextmanager
+def holding(db: Database, lock: Callable[[Session], object]) -> Iterator[Callable[[], None]]:
+    """A transaction of the test's own that takes a lock with ``lock``; calling what this yields
+    rolls it back, releasing the lock, as leaving does."""
+    session = Session(db.engine)
+    try:
+        lock(session)
+        yield session.close
+    finally:
+        session.close()
+
+
+def deletions_held(session: Session) -> object:
+    """Held as a transaction lock, so that the rollback releases it."""
+    return session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": DELETION_LOCK})
+
+
+def unregistered(mother_id: str) -> Callable[[Session], object]:
+    """Inserts the row of a person the service is about to register: its own insert of that key
+    waits for the test's transaction."""
+
+    def lock(session: Session) -> None:
+        day = dt.date(2025, 7, 1)
+        person = new_row(
+            Person,
+            person_id=mother_id,
+            role="mother",
+            sex="F",
+            birth_date=day.replace(year=1995),
+            registered_on=day,
+            source="test",
+        )
+        session.add(person)
+        session.flush()
+
+    return lock
+
+
+def waiting(process: RecordsProcess, db: Database, statement: re.Pattern[str]) -> Transaction:
+    """Once a transaction of ``process`` waits with ``statement`` for a lock of the test's."""
+
+    def waits() -> bool:
         assert process.process.poll() is None, process.output
-        seen = db.writing(statement)
-        if seen is None:
-            time.sleep(0.005)  # a batch's writes take a few tens of milliseconds
-            continue
-        process.process.send_signal(signal.SIGSTOP)
-        if _open_while_frozen(db, seen):
-            process.kill()
-            poll(lambda: db.outcome(seen.full_xid) != "in progress", "the rollback")  # noqa: B023
-            assert db.outcome(seen.full_xid) == "aborted"
-            return seen.statement
-        process.process.send_signal(signal.SIGCONT)
-    raise AssertionError(f"no transaction caught open within {DEADLINE} s:\n{process.output}")
+        return db.waiting(statement) is not None
+
+    poll(waits, f"a statement {statement.pattern!r} waiting", state=db.state)
+    transaction = db.waiting(statement)
+    assert transaction is not None
+    return transaction
 
 
-def _open_while_frozen(db: Database, transaction: Transaction) -> bool:
-    deadline = time.monotonic() + DEADLINE
-    while (stuck := db.stuck(transaction)) is None:
-        assert time.monotonic() < deadline, "the database still works for the frozen service"
-        time.sleep(0.01)
-    return stuck and db.outcome(transaction.full_xid) == "in progress"
+def rolled_back(db: Database, transaction: Transaction) -> bool:
+    poll(lambda: db.outcome(transaction.xid) != "in progress", "the killed transaction to end")
+    return db.outcome(transaction.xid) == "aborted"
+
+
+def registration_halfway(stream: list[CloudEvent]) -> CloudEvent:
+    """A mother's registration whose first copy comes halfway into ``stream``: far beyond the
+    first batch in whichever partition it is."""
+    first: dict[str, int] = {}
+    for position, event in enumerate(stream):
+        first.setdefault(event.id, position)
+    return next(
+        event
+        for event in sorted(stream, key=lambda e: first[e.id])
+        if first[event.id] >= len(stream) // 2 and event.type == "vn.mch.mother.registered.v1"
+    )
 
 
 def announced_id(data: dict[str, Any]) -> str:
-    return next(data[name] for name in ID_FIELDS if name in data)
+    return str(next(data[name] for name in ID_FIELDS if name in data))
 
 
 async def topic_is_empty(bootstrap_servers: str, topic: str) -> bool:
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, enable_auto_commit=False)
     await consumer.start()
     try:
+        assert topic in await consumer.topics()
         partitions = [
             TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())
         ]
+        assert partitions
         ends = await consumer.end_offsets(partitions)
         return not any(ends.values())
     finally:
@@ -303,9 +339,9 @@ async def test_a_service_killed_while_it_writes_leaves_one_effect_per_event(
     engine = make_engine(records_db)
     try:
         with engine.begin() as conn:
-            conn.exec_driver_sql(OUTBOX_LOG)
+            conn.exec_driver_sql(TEST_TRIGGERS)
         db = Database(engine, str(make_url(records_db).database))
-        kills = await crash_twice_and_finish(
+        kills = await crash_and_finish(
             db, records_db, stream, kafka_broker.bootstrap_servers, tmp_path
         )
         await check_one_effect_per_event(db, volume, expected, kafka_broker.bootstrap_servers)
@@ -314,61 +350,40 @@ async def test_a_service_killed_while_it_writes_leaves_one_effect_per_event(
         engine.dispose()
 
 
-async def crash_twice_and_finish(
+async def crash_and_finish(
     db: Database, url: str, stream: list[CloudEvent], bootstrap: str, folder: Path
 ) -> str:
-    """Three lives of the service: killed inside a batch, killed inside the relay's deletion of
-    what it published, then left to finish. Returns what was killed where."""
-    # Another relay holds the leadership through the first life (its lock on a connection of its
-    # own, as a second replica's relay would): what that life commits stays in the outbox.
-    other_relay = db.engine.connect()
-    other_relay.execute(text("SELECT pg_advisory_lock(:k)"), {"k": RELAY_LOCK})
-    other_relay.commit()
-
-    def hand_over_leadership() -> None:
-        # A session lock outlives the transaction and the connection's return to the pool.
-        if not other_relay.closed:
-            other_relay.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": RELAY_LOCK})
-            other_relay.close()
-
-    try:
-        with records_processes(folder, url, bootstrap) as start:
+    """The service killed as the module's docstring says, then started again to finish; says
+    where it was killed."""
+    mother = str(registration_halfway(stream).data["mother_id"])
+    with records_processes(folder, url, bootstrap) as start:
+        with (
+            holding(db, deletions_held) as let_deletions_go,
+            holding(db, unregistered(mother)) as let_batch_go,
+        ):
             first = start()
             poll(first.ready, "the first records process to be ready")
             assert await publish_kafka(stream, bootstrap) == len(stream)
+            deletion = waiting(first, db, RELAY_DELETE)
+            batch = waiting(first, db, PEOPLE_INSERT)
+            first.kill()
+            let_batch_go()
+            let_deletions_go()
+        assert rolled_back(db, batch)
+        assert rolled_back(db, deletion)
+        applied, announced = db.claims(), db.pending()
+        assert 0 < applied < EVENTS
 
-            # 1. Killed a fifth of the way in, its batch's rows written and not committed; what it
-            # committed before is announced in the outbox, none of it published.
-            poll(lambda: db.claims() >= EVENTS // 5, "a fifth of the events applied")
-            batch_statement = kill_inside(first, db, BATCH_ROWS)
-            at_first_kill, unpublished = db.claims(), db.pending()
-            assert at_first_kill < EVENTS
-            assert unpublished > 0
-            hand_over_leadership()
-
-            # 2. Started again: its relay publishes the announcements left over, and is killed
-            # after the broker acknowledged a batch of them, before their rows are deleted.
-            second = start()
-            kill_inside(second, db, RELAY_DELETE)
-            at_second_kill = db.claims()
-
-            # 3. Started again, it applies the rest and publishes everything left.
-            third = start()
-            poll(
-                lambda: (
-                    db.claims() == len({e.id for e in stream})
-                    and db.held() == 0
-                    and db.pending() == 0
-                ),
-                "every event applied and every announcement published",
-                state=lambda: f"{db.state()}\n{third.output}",
-            )
-            assert third.stop() in (0, -signal.SIGTERM), third.output
-    finally:
-        hand_over_leadership()
+        second = start()
+        poll(
+            lambda: db.claims() == EVENTS and db.held() == 0 and db.pending() == 0,
+            "every event applied and every announcement published",
+            state=lambda: f"{db.state()}\n{second.output}",
+        )
+        assert second.stop() in (0, -signal.SIGTERM), second.output
     return (
-        f"killed at {at_first_kill} events applied, {unpublished} announcements unpublished, "
-        f"writing {batch_statement[:40]!r}; then in the relay's deletion at {at_second_kill}"
+        f"killed at {applied} events applied, {announced} announcements in the outbox, "
+        f"with a batch waiting in {batch.statement[:30]!r} after writing to {sorted(batch.written)}"
     )
 
 
@@ -412,7 +427,7 @@ async def check_one_effect_per_event(
         copies.setdefault(headers["ce_id"], set()).add(json.dumps([key, data], sort_keys=True))
     assert set(copies) == set(committed)
     assert all(len(found) == 1 for found in copies.values())
-    assert len(reader.messages) > len(committed), "the relay's second life published again"
+    assert len(reader.messages) > len(committed), "what the relay published and did not delete"
 
     # What consumers are left with is the stored state: the last announcement committed about each
     # person and record carries its stored revision and voided flag.
