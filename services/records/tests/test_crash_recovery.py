@@ -381,19 +381,27 @@ async def test_a_service_killed_while_it_writes_leaves_one_effect_per_event(
         with engine.begin() as conn:
             conn.exec_driver_sql(TEST_TRIGGERS)
         db = Database(engine, str(make_url(records_db).database))
-        print(
-            await crash_and_finish(db, records_db, stream, kafka_broker.bootstrap_servers, tmp_path)
+        kill = await crash_and_finish(
+            db, records_db, stream, kafka_broker.bootstrap_servers, tmp_path
         )
-        await check_one_effect_per_event(db, volume, expected, kafka_broker.bootstrap_servers)
+        await check_one_effect_per_event(db, volume, expected, kafka_broker.bootstrap_servers, kill)
     finally:
         engine.dispose()
 
 
+@dataclass(frozen=True)
+class Kill:
+    applied: int
+    """Events claimed when the service was killed."""
+    announced: int
+    """Rows in the outbox then: committed, not deleted by the relay."""
+    batch: Transaction
+
+
 async def crash_and_finish(
     db: Database, url: str, stream: list[CloudEvent], bootstrap: str, folder: Path
-) -> str:
-    """The service killed as the module's docstring says, then started again to finish; says
-    where the kill fell."""
+) -> Kill:
+    """The service killed as the module's docstring says, then started again to finish."""
     mother = mother_registered_late(stream)
     with records_processes(folder, url, bootstrap) as start:
         with (
@@ -410,8 +418,8 @@ async def crash_and_finish(
             let_deletions_go()
         assert rolled_back(db, batch)
         assert rolled_back(db, deletion)
-        applied, announced = db.claims(), db.pending()
-        assert 0 < applied < EVENTS
+        kill = Kill(db.claims(), db.pending(), batch)
+        assert 0 < kill.applied < EVENTS
 
         second = start()
         poll(
@@ -420,10 +428,11 @@ async def crash_and_finish(
             state=lambda: f"{db.state()}\n{second.output}",
         )
         assert second.stop() in (0, -signal.SIGTERM), second.output
-    return (
-        f"killed at {applied} events applied, {announced} announcements in the outbox, "
-        f"with a batch waiting in {batch.statement[:30]!r} after writing to {sorted(batch.written)}"
+    print(
+        f"killed at {kill.applied} events applied, {kill.announced} announcements in the outbox, "
+        f"a batch waiting in {batch.statement[:30]!r} after writing to {sorted(batch.written)}"
     )
+    return kill
 
 
 async def check_one_effect_per_event(
@@ -431,6 +440,7 @@ async def check_one_effect_per_event(
     volume: list[CloudEvent],
     expected: dict[str, list[tuple[Any, ...]]],
     bootstrap: str,
+    kill: Kill,
 ) -> None:
     # Exactly one effect per event: each claimed once, none held, none rejected, and the stored
     # state that of one pass in the order the care happened.
@@ -467,6 +477,7 @@ async def check_one_effect_per_event(
     assert all(len(bodies) == 1 for bodies in copies.values())
     again = {i for i, n in Counter(m.id for m in published).items() if n > 1}
     assert committed[0] in again
+    assert kill.announced > len(again), "announcements committed and never published at the kill"
     print(
         f"{len(committed)} announcements committed, {len(published)} messages published, "
         f"{len(again)} of them twice"
