@@ -176,7 +176,7 @@ class Transaction:
     """The full (64-bit) transaction id, for ``pg_xact_status``."""
     statement: str
     written: set[str]
-    """The service's tables it has written to."""
+    """The service's tables it has written to, the one it waits to write to included."""
 
 
 @dataclass
