@@ -19,7 +19,9 @@ import datetime as dt
 import functools
 import json
 import logging
+import threading
 import types
+import weakref
 import zlib
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -111,6 +113,7 @@ def _staged(session: Session) -> _Staging:
         sa_event.listen(session, "after_soft_rollback", _drop_rolled_back)
         sa_event.listen(session, "after_transaction_end", _forget_at_end)
         sa_event.listen(session, "before_commit", write_staged)
+        sa_event.listen(session, "after_commit", _wake_relays)
         sa_event.listen(session, "do_orm_execute", _before_reading_outbox)
     assert isinstance(found, _Staging)
     if not session.in_transaction():
@@ -159,6 +162,28 @@ def write_staged(session: Session) -> None:
     connection = session.connection()
     for service, rows in by_service.items():
         connection.execute(insert(outbox_table(service).__table__), rows)  # type: ignore[attr-defined]
+    written: set[str] = session.info.setdefault(_WRITTEN, set())
+    written.update(by_service)
+
+
+_WRITTEN = "mch_events.outbox.written"
+"""The services whose outbox the session's transaction wrote to: their relays are woken when it
+commits."""
+
+
+def _wake_relays(session: Session) -> None:
+    # A rolled-back transaction leaves the set behind: a needless wake finds nothing, and is rare.
+    for service in session.info.pop(_WRITTEN, ()):
+        with _RELAYS_LOCK:
+            relays = list(_RELAYS.get(service, ()))
+        for relay in relays:
+            relay.wake()
+
+
+_RELAYS: dict[str, weakref.WeakSet[OutboxRelay]] = {}
+"""The relays running in this process, by service: a commit that wrote rows to a service's outbox
+wakes them, so every commit is published at once, whichever code path made it."""
+_RELAYS_LOCK = threading.Lock()
 
 
 def _before_reading_outbox(state: ORMExecuteState) -> None:
@@ -179,7 +204,10 @@ PublishFn = Callable[..., Awaitable[Any]]
 
 
 class OutboxRelay:
-    """Publishes service ``name``'s outbox in id order. ``publish`` is ``KafkaBroker.publish``."""
+    """Publishes service ``name``'s outbox in id order. ``publish`` is ``KafkaBroker.publish``.
+
+    A commit in this process that wrote to the outbox wakes it; ``poll_interval`` only bounds how
+    long rows committed elsewhere (another process on the same database) wait."""
 
     def __init__(
         self,
@@ -228,9 +256,13 @@ class OutboxRelay:
     def start(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._task = asyncio.create_task(self._run(), name=f"outbox-relay-{self._name}")
+        with _RELAYS_LOCK:
+            _RELAYS.setdefault(self._name, weakref.WeakSet()).add(self)
 
     async def stop(self) -> None:
         """Publish what is committed (best effort), then stop."""
+        with _RELAYS_LOCK:
+            _RELAYS.get(self._name, weakref.WeakSet()).discard(self)
         if self._task is None:
             return
         self._task.cancel()
