@@ -37,13 +37,14 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from mch_events import topics
 from mch_events.envelope import CloudEvent, subject_key, to_kafka
 from mch_platform.benchkit import load, percentile, raw_consume_rate
 from mch_platform.simulate import SimCommune, generate, publish_kafka
-from mch_platform.testing import UpProcess
+from mch_platform.testing import SERVICE_ORDER, UpProcess
 
 PERIOD = (dt.date(2025, 7, 1), dt.date(2026, 6, 30))
 RECORD_ID_FIELDS = ("immunization_id", "visit_id", "birth_id", "pregnancy_id")
@@ -235,20 +236,33 @@ def timed_events(events: Sequence[CloudEvent], sent: Sequence[float]) -> dict[st
     return found
 
 
+def idle(up: UpProcess) -> bool:
+    """Every service has read everything it consumes and published everything it committed (as
+    its ``/readyz`` says; a service too busy to answer is not idle)."""
+    for service in SERVICE_ORDER:
+        try:
+            checks = httpx.get(f"{up.url(service)}/readyz", timeout=5).json()["checks"]
+        except (httpx.HTTPError, ValueError, KeyError):
+            return False
+        if checks.get("outbox_pending") != 0 or checks.get("consumers", {}).get("lag") != 0:
+            return False
+    return True
+
+
 def wait_for_effects(up: UpProcess, keys: Iterable[str], quiet: float = 2.0) -> None:
-    """Until reporting holds a fact of every key and nothing has changed for ``quiet`` seconds
-    (a child visit's assessment comes after its other facts), or ``SETTLE_SECONDS`` passed."""
+    """Until reporting holds a fact of every key and the services have been idle for ``quiet``
+    seconds (a child visit's assessment comes after its other facts), or ``SETTLE_SECONDS``
+    passed."""
     wanted = set(keys)
     deadline = time.monotonic() + SETTLE_SECONDS
-    last: tuple[int, int] = (-1, -1)
-    still_since = time.monotonic()
+    idle_since: float | None = None
     while time.monotonic() < deadline:
-        direct, growth = reporting_direct(up.data_dir), reporting_growth(up.data_dir)
-        state = (len(wanted & direct.keys()), len(growth))
-        if state != last:
-            last, still_since = state, time.monotonic()
-        elif state[0] == len(wanted) and time.monotonic() - still_since >= quiet:
-            return
+        if wanted <= reporting_direct(up.data_dir).keys() and idle(up):
+            idle_since = idle_since or time.monotonic()
+            if time.monotonic() - idle_since >= quiet:
+                return
+        else:
+            idle_since = None
         time.sleep(0.5)
 
 
