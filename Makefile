@@ -39,7 +39,7 @@ typecheck: install
 check: lint typecheck test
 
 bench: install
-	for script in services/*/bench/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
+	for script in services/*/bench/*.py libs/*/bench/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
 
 schemas: install
 	$(BIN)/mch schemas export

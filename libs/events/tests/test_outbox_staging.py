@@ -3,6 +3,7 @@ which order, and what a rolled-back savepoint or transaction leaves."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import uuid
 from collections.abc import Iterator
@@ -81,3 +82,36 @@ def test_the_transaction_that_staged_rows_sees_them(engine: Engine) -> None:
         session.execute(delete(table).where(col(table.key) == "a"))
         session.commit()
     assert committed(engine) == ["b"]
+
+
+def test_a_commit_that_wrote_outbox_rows_wakes_the_relay(engine: Engine) -> None:
+    """Without the wake the relay would sleep for its whole (hour-long) poll interval."""
+    topics_sent: list[str] = []
+
+    def commit_one() -> None:
+        with Session(engine) as session:
+            stage(session, "a")
+            session.commit()
+
+    async def scenario() -> None:
+        sent = asyncio.Event()
+
+        async def publish(body: bytes, topic: str, **_options: object) -> asyncio.Future[None]:
+            topics_sent.append(topic)
+            sent.set()
+            done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            done.set_result(None)
+            return done
+
+        relay = outbox.OutboxRelay(engine, publish, name=SERVICE, poll_interval=3600)
+        relay.start()
+        try:
+            await asyncio.sleep(0)  # its first drain finds nothing; then it waits
+            await asyncio.to_thread(commit_one)  # as a consumer batch commits, in a worker
+            await asyncio.wait_for(sent.wait(), timeout=60)
+        finally:
+            await relay.stop()
+
+    asyncio.run(scenario())
+    assert set(topics_sent) == {topics.RECORDS}  # a stop in mid-batch may send it again
+    assert committed(engine) == []

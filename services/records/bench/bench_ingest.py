@@ -29,10 +29,10 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 
 import httpx
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from sqlalchemy import create_engine, make_url, text
 
-from mch_events.envelope import CloudEvent, subject_key, to_kafka
+from mch_events.envelope import CloudEvent
+from mch_platform.benchkit import raw_consume_rate
 from mch_platform.embedded_broker import EmbeddedBroker, free_port
 from mch_platform.local import demo_orgunits_json
 from mch_platform.simulate import SimCommune, generate, publish_kafka
@@ -47,7 +47,6 @@ PERIOD = (dt.date(2025, 7, 1), dt.date(2026, 6, 30))
 PG_ADMIN_URL = os.environ.get(
     "MCH_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )
-RAW_TOPIC = "bench.raw-consume"
 
 
 def facility_events(count: int) -> list[CloudEvent]:
@@ -58,43 +57,6 @@ def facility_events(count: int) -> list[CloudEvent]:
         if len(events) == count:
             return events
     raise SystemExit(f"the simulation gave fewer than {count} events; ask for fewer")
-
-
-# -- the raw broker ----------------------------------------------------------------------------------
-
-
-async def raw_consume_rate(bootstrap: str, events: list[CloudEvent]) -> float:
-    """Messages per second read back with ``getmany`` (the events as facilities publish them)."""
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=False, linger_ms=5)
-    await producer.start()
-    try:
-        for event in events:
-            body, headers = to_kafka(event)
-            await producer.send(
-                RAW_TOPIC,
-                body,
-                key=subject_key(event),
-                headers=[(k, v.encode()) for k, v in headers.items()],
-            )
-        await producer.flush()
-    finally:
-        await producer.stop()
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
-    await consumer.start()
-    try:
-        await consumer.topics()
-        partitions = [
-            TopicPartition(RAW_TOPIC, p) for p in consumer.partitions_for_topic(RAW_TOPIC)
-        ]
-        consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
-        read, started = 0, time.perf_counter()
-        while read < len(events):
-            batches = await consumer.getmany(timeout_ms=1000, max_records=10_000)
-            read += sum(len(records) for records in batches.values())
-        return read / (time.perf_counter() - started)
-    finally:
-        await consumer.stop()
 
 
 # -- databases and the service -------------------------------------------------------------------

@@ -18,7 +18,9 @@ import datetime as dt
 import functools
 import json
 import logging
+import threading
 import types
+import weakref
 import zlib
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -26,6 +28,7 @@ from typing import Any
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from sqlalchemy import Engine, LargeBinary, delete, func, insert, text
+from sqlalchemy import event as sa_event
 from sqlalchemy.engine import Connection
 from sqlmodel import Field, Session, SQLModel, col, select
 
@@ -83,6 +86,7 @@ def add(session: Session, event: CloudEvent, *, topic: str, key: str | None, ser
             "created_at": dt.datetime.now(dt.UTC),
         },
     )
+    _written(session, service)
 
 
 def staged_count(session: Session, service: str) -> int:
@@ -100,6 +104,34 @@ def _target(service: str) -> staging.Target:
     return staging.Target(table, write)
 
 
+_WRITTEN = "mch_events.outbox.written"
+"""The services whose outbox the session's transaction stages rows for: their relays are woken
+when it commits."""
+
+
+def _written(session: Session, service: str) -> None:
+    written = session.info.get(_WRITTEN)
+    if written is None:
+        written = session.info[_WRITTEN] = set()
+        sa_event.listen(session, "after_commit", _wake_relays)
+    written.add(service)
+
+
+def _wake_relays(session: Session) -> None:
+    # A rolled-back transaction leaves the set behind: a needless wake finds nothing, and is rare.
+    for service in session.info.pop(_WRITTEN, ()):
+        with _RELAYS_LOCK:
+            relays = list(_RELAYS.get(service, ()))
+        for relay in relays:
+            relay.wake()
+
+
+_RELAYS: dict[str, weakref.WeakSet[OutboxRelay]] = {}
+"""The relays running in this process, by service: a commit that wrote rows to a service's outbox
+wakes them, so every commit is published at once, whichever code path made it."""
+_RELAYS_LOCK = threading.Lock()
+
+
 def pending(engine: Engine, service: str) -> int:
     with Session(engine) as session:
         return session.exec(select(func.count()).select_from(outbox_table(service))).one()
@@ -111,7 +143,12 @@ PublishFn = Callable[..., Awaitable[Any]]
 
 
 class OutboxRelay:
-    """Publishes service ``name``'s outbox in id order. ``publish`` is ``KafkaBroker.publish``."""
+    """Publishes service ``name``'s outbox in id order. ``publish`` is ``KafkaBroker.publish``.
+
+    A commit in this process that wrote to the outbox wakes it; ``poll_interval`` only bounds how
+    long rows committed elsewhere (another process on the same database) wait. ``batch_size`` is
+    above what one consumer batch stages (500 events stage more than 500 rows): on SQLite the
+    relay deletes once between two consumer commits, and with smaller batches it fell behind."""
 
     def __init__(
         self,
@@ -120,7 +157,7 @@ class OutboxRelay:
         *,
         name: str,
         before_publish: Callable[[set[str]], Awaitable[None]] | None = None,
-        batch_size: int = 500,
+        batch_size: int = 2000,
         poll_interval: float = 1.0,
         retry_interval: float = 2.0,
     ) -> None:
@@ -160,9 +197,13 @@ class OutboxRelay:
     def start(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._task = asyncio.create_task(self._run(), name=f"outbox-relay-{self._name}")
+        with _RELAYS_LOCK:
+            _RELAYS.setdefault(self._name, weakref.WeakSet()).add(self)
 
     async def stop(self) -> None:
         """Publish what is committed (best effort), then stop."""
+        with _RELAYS_LOCK:
+            _RELAYS.get(self._name, weakref.WeakSet()).discard(self)
         if self._task is None:
             return
         self._task.cancel()

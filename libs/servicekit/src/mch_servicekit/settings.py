@@ -31,6 +31,10 @@ class ServiceSettings(BaseSettings):
     """Consumers of the service's group in this process, each with partitions of its own and its
     batches in a worker thread: batches of different partitions are applied at the same time,
     those of one partition in order. More than 1 pays on PostgreSQL; SQLite writes one at a time."""
+    consumer_idle_wait_ms: int = Field(default=10, ge=1)
+    """How long a consumer that found nothing to read waits for a record, and then pauses, before
+    it asks again: a record arriving during the pause waits for its end. A consumer with records
+    waiting takes them at once, whatever this says."""
     consumer_stall_seconds: float = 120.0
     """A consumer with events waiting that completes no batch for this long is not ready."""
 
