@@ -19,6 +19,10 @@ The end-to-end latency of an event is from sent to the last of its facts applied
 (the person's rows change with every later event about them) and the immunization service's
 status facts are not timed; they travel the same hops.
 
+Then, on what reporting holds by the end: its answers for the province and one commune, counted
+(cold) and asked again with nothing new (warm), and a rebuild of its tables from the log
+(``POST /v1/rebuild``) with its rate.
+
 Run: ``.venv/bin/python libs/platform/bench/bench_pipeline.py [--events N] [--seconds S]
 [--rates 100,1000]``; ``--seconds 0`` skips the steady rates.
 """
@@ -365,6 +369,40 @@ def report_sustained(outcome: Outcome) -> float:
     return rate
 
 
+def report_answers(up: UpProcess) -> None:
+    """The time of reporting's answers over what the runs left, for a province manager."""
+    print(f"\nreporting's answers, every indicator (cold, then warm); {load()}")
+    for orgunit, period in (("38", str(PERIOD[1].year)), ("38", PERIOD[1].strftime("%Y-%m"))):
+        for unit in (orgunit, communes(1, 1)[0]):
+            took = []
+            for _ in range(2):
+                started = time.perf_counter()
+                response = httpx.get(
+                    f"{up.url('reporting')}/v1/indicators",
+                    params={"orgunit": unit, "period": period},
+                    headers=up.headers("province"),
+                    timeout=300,
+                )
+                took.append(time.perf_counter() - started)
+                response.raise_for_status()
+            print(f"  {unit:<6} {period:<8} {took[0] * 1000:9.1f} ms  {took[1] * 1000:7.1f} ms")
+
+
+def report_rebuild(up: UpProcess) -> None:
+    """A rebuild of reporting's tables from the log, swapped in, as an operator starts it."""
+    url, headers = f"{up.url('reporting')}/v1/rebuild", up.headers("admin")
+    started = time.perf_counter()
+    httpx.post(url, headers=headers, timeout=30).raise_for_status()
+    while (status := httpx.get(url, headers=headers, timeout=30).json())["state"] == "running":
+        time.sleep(0.5)
+    took = time.perf_counter() - started
+    print(
+        f"\nreporting rebuild: {status['state']}, {status['offsets_done']:,} records replayed in "
+        f"{took:.1f} s → {status['offsets_done'] / took:,.0f} records/s (swap included); {load()}"
+        + (f"; {status['reason']}" if status.get("reason") else "")
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--events", type=int, default=20_000, help="for the sustained rate")
@@ -392,6 +430,8 @@ def main(argv: Sequence[str] | None = None) -> None:
                 events = facility_events(communes(first, size), count, seed=int(steady))
                 first += size
                 report_latency(steady, measure(up, events, steady))
+            report_answers(up)
+            report_rebuild(up)
         finally:
             up.stop()
     sys.stdout.flush()
